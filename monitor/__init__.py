@@ -1,0 +1,1 @@
+"""Reputation and sentiment monitor for companies in a data-breach crisis."""

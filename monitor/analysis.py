@@ -1,0 +1,166 @@
+"""Numbers for the crisis team, computed from daily aggregates. Pure: data in, data out.
+
+Definitions (also in README, "How each number is computed"):
+- mentions per day = mentions in the window / the window's length in days
+- mean compound = the average VADER+lexicon compound score, -1..+1
+- share negative = negative mentions / all mentions
+- net sentiment = (positive - negative) / (positive + negative) x 100, -100..+100
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from monitor.models import LABELS
+
+BASELINE_DAYS = 28
+ROLLING_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open UTC time range [start, end); KPIs and charts use whole days."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def days(self) -> float:
+        """Return the window's length in days."""
+        return (self.end - self.start) / timedelta(days=1)
+
+    def describe(self) -> str:
+        """Return the window as people read it."""
+        last = self.end - timedelta(seconds=1)
+        return f"{self.start:%Y-%m-%d} to {last:%Y-%m-%d} (UTC)"
+
+
+@dataclass(frozen=True, slots=True)
+class Kpis:
+    """The four headline numbers for one window."""
+
+    mentions: int
+    mentions_per_day: float
+    mean_compound: float | None
+    share_negative: float | None
+    net_sentiment: float | None
+
+
+def start_of_day(value: datetime) -> datetime:
+    """Return midnight UTC of `value`'s day."""
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def baseline_window(anchor: datetime, days: int = BASELINE_DAYS) -> Window:
+    """Return the `days` whole UTC days before the day of `anchor` (the disclosure).
+
+    Charts and KPIs count whole days, so the disclosure day itself belongs to "after":
+    none of its mentions can lift the baseline.
+    """
+    first_after = start_of_day(anchor)
+    return Window(first_after - timedelta(days=days), first_after)
+
+
+def kpis(daily: pd.DataFrame, window: Window) -> Kpis:
+    """Return the KPIs of `window` from daily counts (columns day, label, mentions, compound_sum).
+
+    Daily rows are whole UTC days, so a window is counted by the days it covers.
+    """
+    rows = _days_within(daily, window)
+    total = int(rows["mentions"].sum())
+    by_label = rows.groupby("label")["mentions"].sum()
+    negative = int(by_label.get("negative", 0))
+    positive = int(by_label.get("positive", 0))
+    return Kpis(
+        mentions=total,
+        mentions_per_day=total / window.days if window.days > 0 else 0.0,
+        mean_compound=float(rows["compound_sum"].sum()) / total if total else None,
+        share_negative=negative / total if total else None,
+        net_sentiment=net_sentiment(positive, negative),
+    )
+
+
+def net_sentiment(positive: float, negative: float) -> float | None:
+    """Return (positive - negative) / (positive + negative) x 100, or None with neither."""
+    polar = positive + negative
+    return (positive - negative) / polar * 100 if polar else None
+
+
+def daily_series(daily: pd.DataFrame, window: Window | None = None) -> pd.DataFrame:
+    """Return one row per day: counts per label, total, mean compound and net sentiment.
+
+    Days without mentions are present with zero counts, so charts show the gaps; the
+    rolling net sentiment covers the last ROLLING_DAYS days including the day itself.
+    """
+    rows = daily if window is None else _days_within(daily, window)
+    if window is not None:
+        days = pd.date_range(
+            _day(window.start), _day(window.end - timedelta(microseconds=1)), freq="D"
+        )
+    elif not rows.empty:
+        days = pd.date_range(rows["day"].min(), rows["day"].max(), freq="D")
+    else:
+        days = pd.DatetimeIndex([])
+    counts = (
+        rows.pivot_table(index="day", columns="label", values="mentions", aggfunc="sum")
+        .reindex(index=days, columns=list(LABELS))
+        .fillna(0)
+        .astype(int)
+    )
+    counts.index.name = "day"
+    compound = rows.groupby("day")["compound_sum"].sum().reindex(days).fillna(0.0)
+    counts["mentions"] = counts[list(LABELS)].sum(axis=1)
+    counts["mean_compound"] = (compound / counts["mentions"].where(counts["mentions"] > 0)).astype(
+        float
+    )
+    counts["net_sentiment"] = [
+        net_sentiment(p, n) for p, n in zip(counts["positive"], counts["negative"], strict=True)
+    ]
+    rolled = counts[["positive", "negative"]].rolling(ROLLING_DAYS, min_periods=1).sum()
+    counts["rolling_net_sentiment"] = [
+        net_sentiment(p, n) for p, n in zip(rolled["positive"], rolled["negative"], strict=True)
+    ]
+    return counts
+
+
+def by_source(daily: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """Return per-source mentions, label shares, mean compound and net sentiment for `window`."""
+    rows = _days_within(daily, window)
+    if rows.empty:
+        return pd.DataFrame(
+            columns=[
+                "source",
+                "mentions",
+                *LABELS,
+                "share_negative",
+                "mean_compound",
+                "net_sentiment",
+            ]
+        )
+    counts = (
+        rows.pivot_table(index="source", columns="label", values="mentions", aggfunc="sum")
+        .reindex(columns=list(LABELS))
+        .fillna(0)
+        .astype(int)
+    )
+    counts["mentions"] = counts[list(LABELS)].sum(axis=1)
+    counts["share_negative"] = counts["negative"] / counts["mentions"]
+    counts["mean_compound"] = rows.groupby("source")["compound_sum"].sum() / counts["mentions"]
+    counts["net_sentiment"] = [
+        net_sentiment(p, n) for p, n in zip(counts["positive"], counts["negative"], strict=True)
+    ]
+    return counts.reset_index().sort_values("mentions", ascending=False, ignore_index=True)
+
+
+def _day(value: datetime) -> pd.Timestamp:
+    return pd.Timestamp(value.date())
+
+
+def _days_within(daily: pd.DataFrame, window: Window) -> pd.DataFrame:
+    if daily.empty:
+        return daily
+    start, end = _day(window.start), _day(window.end - timedelta(microseconds=1))
+    return daily[(daily["day"] >= start) & (daily["day"] <= end)]

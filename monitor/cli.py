@@ -1,0 +1,218 @@
+"""The `repmon` command: thin wrappers over the same functions the dashboard calls."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from monitor import config as config_module
+from monitor.config import ConfigError, Settings
+from monitor.models import LABELS, MentionQuery
+from monitor.store import Store, redact_url
+
+
+class Context:
+    """What every command needs: the settings, loaded once, and the store, opened on demand."""
+
+    def __init__(self, config_path: str | None, database: str | None) -> None:
+        self.config_path = config_path
+        self.database = database
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = config_module.load_settings(
+                self.config_path, database_url=self.database
+            )
+        return self._settings
+
+    def store(self) -> Store:
+        return Store(self.settings.database_url)
+
+
+def _fail_on_config_error(func: Any) -> Any:
+    """Turn a ConfigError into one clear line and exit status 2, never a traceback."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="monitor.toml to use (default: $MONITOR_CONFIG, then ./monitor.toml, else the demo).",
+)
+@click.option(
+    "--database",
+    help="Database URL, overriding config and $MONITOR_DATABASE_URL "
+    "(sqlite:///path.db or postgresql://user@host/db).",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, database: str | None) -> None:
+    """Reputation and sentiment monitor for a company in a data-breach crisis."""
+    ctx.obj = Context(config_path, database)
+
+
+@main.command()
+@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["jsonl", "table"]),
+    default="jsonl",
+    show_default=True,
+    help="jsonl: one JSON object per input line; table: aligned columns for reading.",
+)
+def score(source: IO[str], output_format: str) -> None:
+    """Score one text per line of SOURCE (a file, or - for standard input)."""
+    from monitor.scoring import default_scorer
+
+    scorer = default_scorer()
+    for text in _lines(source):
+        result = scorer.score(text)
+        if output_format == "jsonl":
+            record = {
+                "text": text,
+                "compound": result.compound,
+                "label": result.label,
+                "topics": list(result.topics),
+            }
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            topics = ",".join(result.topics) or "-"
+            click.echo(f"{result.compound:+.3f}  {result.label:<8}  {topics:<30}  {text}")
+
+
+def _lines(stream: IO[str]) -> Iterator[str]:
+    for line in stream:
+        text = line.rstrip("\r\n")
+        if text.strip():
+            yield text
+
+
+@main.command()
+@click.option(
+    "--seed", type=int, default=None, help="Random seed (default: the bundled scenario's)."
+)
+@click.pass_obj
+@_fail_on_config_error
+def demo(obj: Context, seed: int | None) -> None:
+    """Build the bundled demo scenario (a fictional bank's breach) into the demo database.
+
+    Uses --database or $MONITOR_DATABASE_URL when given, else data/demo.db. Running it
+    again adds nothing.
+    """
+    from monitor import demo as demo_scenario
+
+    settings = config_module.demo_settings(obj.database)
+    store = Store(settings.database_url)
+    with click.progressbar(length=3100, label="Building demo", file=sys.stderr) as bar:
+        done = 0
+
+        def advance(count: int) -> None:
+            nonlocal done
+            bar.update(count - done)
+            done = count
+
+        result = demo_scenario.build(store, seed=seed or demo_scenario.SEED, progress=advance)
+    click.echo(
+        f"Demo scenario in {redact_url(settings.database_url)}: {result.new} new, "
+        f"{result.updated} updated, {result.unchanged} unchanged; "
+        f"{store.count_mentions()} mentions from {', '.join(store.sources())}."
+    )
+
+
+@main.command()
+@click.pass_obj
+@_fail_on_config_error
+def status(obj: Context) -> None:
+    """Show which config, brand and database are in use, and what is stored."""
+    settings = obj.settings
+    store = obj.store()
+    bounds = store.time_bounds()
+    click.echo(f"config:    {settings.config_path or '(none: demo scenario)'}")
+    click.echo(f"brand:     {settings.brand.name}")
+    click.echo(f"database:  {redact_url(settings.database_url)}")
+    click.echo(f"mentions:  {store.count_mentions()}")
+    if bounds:
+        click.echo(f"published: {bounds[0]:%Y-%m-%d %H:%M} to {bounds[1]:%Y-%m-%d %H:%M} UTC")
+    click.echo(f"sources:   {', '.join(store.sources()) or '-'}")
+    for event in settings.events:
+        click.echo(f"event:     {event.at:%Y-%m-%d %H:%M} UTC  {event.kind:<10} {event.label}")
+
+
+@main.group()
+def export() -> None:
+    """Write data out of the monitor (CSV safe to open in a spreadsheet)."""
+
+
+def _parse_day(value: str | None, option: str, *, end: bool = False) -> datetime | None:
+    """Return a CLI date or time as UTC; a bare --until date means the end of that day."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date; use YYYY-MM-DD or an ISO 8601 time.", param_hint=option
+        ) from None
+    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    is_bare_date = len(value.strip()) == len("YYYY-MM-DD")
+    return parsed + timedelta(days=1) if end and is_bare_date else parsed
+
+
+@export.command("mentions")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="CSV file to write.")  # fmt: skip
+@click.option("--since", help="First day (UTC, inclusive), YYYY-MM-DD or ISO 8601.")
+@click.option("--until", help="Last day (UTC, inclusive for a date; exclusive for a time).")
+@click.option("--source", "sources", multiple=True, help="Only this source; repeat for several.")
+@click.option("--label", "labels", multiple=True, type=click.Choice(LABELS),
+              help="Only this label; repeat for several.")  # fmt: skip
+@click.option("--topic", "topics", multiple=True, help="Only mentions with this topic id.")
+@click.option("--search", default="", help="Only mentions whose title or text contains this.")
+@click.pass_obj
+@_fail_on_config_error
+def export_mentions_command(
+    obj: Context,
+    out: Path,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
+    labels: tuple[str, ...],
+    topics: tuple[str, ...],
+    search: str,
+) -> None:
+    """Write the mentions matching the filters to a CSV, the same rows as the dashboard download."""
+    from monitor.reports import export_mentions
+
+    query = MentionQuery(
+        since=_parse_day(since, "--since"),
+        until=_parse_day(until, "--until", end=True),
+        sources=sources,
+        labels=labels,
+        topics=topics,
+        search=search,
+    )
+    rows = export_mentions(obj.store(), query, out)
+    click.echo(f"Wrote {rows} mentions to {out} ({query.describe()}).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The records that flow through the monitor: plain dataclasses, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Label = Literal["negative", "neutral", "positive"]
+LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
+
+SOURCES_DEMO = ("reddit", "news", "reviews")
+
+
+def utc(value: datetime) -> datetime:
+    """Return `value` as a timezone-aware UTC datetime (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+_SPACE = re.compile(r"\s+")
+_NON_WORD = re.compile(r"[^\w\s]")
+
+
+def normalise_text(text: str) -> str:
+    """Return `text` folded for duplicate detection: NFKC, casefold, no punctuation, one space."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return _SPACE.sub(" ", _NON_WORD.sub(" ", folded)).strip()
+
+
+def content_hash(title: str, text: str) -> str:
+    """Return a short stable hash of a mention's normalised title and text."""
+    key = normalise_text(f"{title} {text}")
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class Mention:
+    """One post, comment, article or review that names the brand.
+
+    Source-specific numbers live in the typed engagement fields; anything else a
+    source knows goes into `extra` (JSON-serialisable values only).
+    """
+
+    source: str
+    external_id: str
+    text: str
+    published_at: datetime
+    title: str = ""
+    url: str = ""
+    canonical_url: str = ""
+    author: str = ""
+    score: int | None = None
+    comments: int | None = None
+    rating: float | None = None
+    followers: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    collected_at: datetime = field(default_factory=utcnow)
+    # Filled by scoring.
+    compound: float | None = None
+    label: Label | None = None
+    topics: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.published_at = utc(self.published_at)
+        self.collected_at = utc(self.collected_at)
+
+    @property
+    def full_text(self) -> str:
+        """Return title and body joined, the text that is matched and scored."""
+        return f"{self.title}. {self.text}" if self.title and self.text else self.title or self.text
+
+    @property
+    def content_hash(self) -> str:
+        """Return the hash used to spot the same story arriving twice."""
+        return content_hash(self.title, self.text)
+
+    @property
+    def engagement(self) -> int:
+        """Return one comparable engagement figure: votes plus comments (0 when unknown)."""
+        return (self.score or 0) + (self.comments or 0)
+
+
+EventKind = Literal["disclosure", "response", "legal", "other"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to the brand, drawn on every timeline."""
+
+    at: datetime
+    label: str
+    kind: str = "other"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at", utc(self.at))
+
+
+@dataclass(slots=True)
+class CollectionRun:
+    """One run of one source: what it added, what it updated, and why it failed if it did."""
+
+    source: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: Literal["running", "ok", "failed"] = "running"
+    new: int = 0
+    updated: int = 0
+    skipped: int = 0
+    error: str = ""
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MentionQuery:
+    """Which mentions a chart, table or export is about. Empty fields mean "no filter".
+
+    `since` is inclusive and `until` exclusive, both UTC.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    sources: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    search: str = ""
+
+    def describe(self) -> str:
+        """Return a one-line, human description of the filter for captions and manifests."""
+        fmt = "%Y-%m-%d %H:%M UTC"
+        window = (
+            f"{self.since.strftime(fmt) if self.since else 'start'} to "
+            f"{self.until.strftime(fmt) if self.until else 'now'}"
+        )
+        parts = [window, "sources: " + (", ".join(self.sources) if self.sources else "all")]
+        if self.labels:
+            parts.append("labels: " + ", ".join(self.labels))
+        if self.topics:
+            parts.append("topics: " + ", ".join(self.topics))
+        if self.search:
+            parts.append(f"text contains {self.search!r}")
+        return "; ".join(parts)

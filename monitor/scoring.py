@@ -1,0 +1,195 @@
+"""Sentiment and topics for a mention: VADER plus the breach-domain lexicon.
+
+Pure functions over text; the lexicon is data (monitor/lexicon/breach.toml) and its
+version is recorded with every export. Labels use VADER's usual cut-offs on the compound
+score: >= 0.05 positive, <= -0.05 negative, neutral in between.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from monitor.models import Label, Mention
+
+LEXICON_PATH = Path(__file__).parent / "lexicon" / "breach.toml"
+POSITIVE_AT = 0.05
+NEGATIVE_AT = -0.05
+# A 1- or 2-star review is a complaint whatever words it uses ("app ok i guess. 1 star").
+NEGATIVE_RATING_AT = 2.0
+# What an incident word becomes in an informational text: a token no lexicon rates.
+NEUTRAL_TOKEN = "xincidentx"  # noqa: S105 (a word, not a password)
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A topic tag: an id, the name people read, and the regular expression that finds it."""
+
+    id: str
+    label: str
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """The domain additions to VADER: word valences, phrase rewrites and topic patterns."""
+
+    version: str
+    words: Mapping[str, float]
+    phrases: Mapping[str, float]
+    topics: tuple[Topic, ...] = ()
+    phrase_pattern: re.Pattern[str] | None = field(default=None, compare=False)
+    informational_cue: re.Pattern[str] | None = field(default=None, compare=False)
+    informational_words: re.Pattern[str] | None = field(default=None, compare=False)
+    harm_cue: re.Pattern[str] | None = field(default=None, compare=False)
+    praise_words: re.Pattern[str] | None = field(default=None, compare=False)
+
+    @staticmethod
+    def phrase_token(phrase: str) -> str:
+        """Return the single token a phrase is rewritten to (letters only, so VADER keeps it)."""
+        return "x" + re.sub(r"[^a-z]", "", phrase.lower()) + "x"
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """A text's sentiment and topics."""
+
+    compound: float
+    label: Label
+    topics: tuple[str, ...]
+
+
+def load_lexicon(path: Path = LEXICON_PATH) -> Lexicon:
+    """Read and compile a lexicon file."""
+    with path.open("rb") as handle:
+        raw = tomllib.load(handle)
+    phrases = {str(k).lower(): float(v) for k, v in raw.get("phrases", {}).items()}
+    informational = raw.get("informational", {})
+    cues = informational.get("cues", [])
+    sarcasm = raw.get("sarcasm", {})
+    topics = tuple(
+        Topic(
+            id=topic_id,
+            label=str(spec["label"]),
+            pattern=re.compile(r"(?<!\w)(?:" + "|".join(spec["patterns"]) + r")(?!\w)", re.I),
+        )
+        for topic_id, spec in raw.get("topics", {}).items()
+    )
+    return Lexicon(
+        version=str(raw["version"]),
+        words={str(k).lower(): float(v) for k, v in raw.get("words", {}).items()},
+        phrases=phrases,
+        topics=topics,
+        phrase_pattern=_alternation(phrases),
+        informational_cue=re.compile("|".join(cues), re.I) if cues else None,
+        informational_words=_alternation(informational.get("neutral_words", [])),
+        harm_cue=_alternation(sarcasm.get("harm_cues", [])),
+        praise_words=_alternation(sarcasm.get("praise_words", [])),
+    )
+
+
+def _alternation(phrases: Iterable[str]) -> re.Pattern[str] | None:
+    """Return a pattern matching any of `phrases` as whole words, longest first."""
+    longest_first = sorted(phrases, key=len, reverse=True)
+    if not longest_first:
+        return None
+    return re.compile(
+        r"(?<!\w)(" + "|".join(re.escape(p) for p in longest_first) + r")(?!\w)", re.I
+    )
+
+
+def label_for(compound: float) -> Label:
+    """Return the label of a compound score."""
+    if compound >= POSITIVE_AT:
+        return "positive"
+    if compound <= NEGATIVE_AT:
+        return "negative"
+    return "neutral"
+
+
+class Scorer:
+    """Score texts with VADER, corrected for breach-domain vocabulary, and tag their topics."""
+
+    def __init__(self, lexicon: Lexicon | None = None) -> None:
+        self.lexicon = lexicon or load_lexicon()
+        self._vader = SentimentIntensityAnalyzer()
+        self._vader.lexicon.update(self.lexicon.words)
+        for phrase, valence in self.lexicon.phrases.items():
+            self._vader.lexicon[Lexicon.phrase_token(phrase)] = valence
+
+    @property
+    def version(self) -> str:
+        """Return the scorer's identity for provenance: VADER's version and the lexicon's."""
+        return f"vaderSentiment-{package_version('vaderSentiment')}+{self.lexicon.version}"
+
+    def compound(self, text: str) -> float:
+        """Return the domain-corrected VADER compound score of `text`, -1..1."""
+        lexicon = self.lexicon
+        if (
+            lexicon.informational_cue is not None
+            and lexicon.informational_words is not None
+            and lexicon.informational_cue.search(text)
+        ):
+            text = lexicon.informational_words.sub(NEUTRAL_TOKEN, text)
+        if (
+            lexicon.harm_cue is not None
+            and lexicon.praise_words is not None
+            and lexicon.harm_cue.search(text)
+        ):
+            text = lexicon.praise_words.sub(NEUTRAL_TOKEN, text)
+        if lexicon.phrase_pattern is not None:
+            text = lexicon.phrase_pattern.sub(lambda m: Lexicon.phrase_token(m.group(0)), text)
+        return float(self._vader.polarity_scores(text)["compound"])
+
+    def topics(self, text: str) -> tuple[str, ...]:
+        """Return the ids of the topics `text` touches, in lexicon order."""
+        return tuple(t.id for t in self.lexicon.topics if t.pattern.search(text))
+
+    def score(self, text: str, rating: float | None = None) -> Score:
+        """Return compound, label and topics of `text`; a low star rating makes it negative."""
+        compound = round(self.compound(text), 4)
+        label = label_for(compound)
+        if rating is not None and rating <= NEGATIVE_RATING_AT and label != "negative":
+            label = "negative"
+        return Score(compound=compound, label=label, topics=self.topics(text))
+
+    def score_mentions(self, mentions: Iterable[Mention]) -> list[Mention]:
+        """Score mentions in place and return them; each distinct text is scored once."""
+        seen: dict[tuple[str, float | None], Score] = {}
+        scored = []
+        for mention in mentions:
+            key = (mention.full_text, mention.rating)
+            result = seen.get(key)
+            if result is None:
+                result = seen[key] = self.score(mention.full_text, mention.rating)
+            mention.compound, mention.label, mention.topics = (
+                result.compound,
+                result.label,
+                result.topics,
+            )
+            scored.append(mention)
+        return scored
+
+
+@cache
+def default_scorer() -> Scorer:
+    """Return a shared scorer with the bundled lexicon (building one reads VADER's files)."""
+    return Scorer()
+
+
+def plain_vader_compound(texts: Iterable[str]) -> list[float]:
+    """Return plain VADER's compound scores, the baseline the domain scorer is measured against."""
+    vader = SentimentIntensityAnalyzer()
+    return [float(vader.polarity_scores(t)["compound"]) for t in texts]
+
+
+def topic_labels(lexicon: Lexicon | None = None) -> dict[str, str]:
+    """Return topic id -> readable name, in lexicon order."""
+    return {t.id: t.label for t in (lexicon or default_scorer().lexicon).topics}
