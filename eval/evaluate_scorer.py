@@ -6,7 +6,7 @@ Sets:
   breach-dev       eval/breach_dev.csv, 260 hand-labelled breach-context mentions (used to tune
                    the lexicon)
   breach-holdout   eval/breach_holdout.csv, 180 more, written separately and never used to tune
-  tweets, amazon   VADER's human-rated ground truth (Hutto & Gilbert 2014) from ../shared/data/sentiment
+  tweets, amazon   VADER's human-rated ground truth (Hutto & Gilbert 2014), ../shared/data/sentiment
   hd-breach-tweets the real $HD tweets after the first breach reports (2014-09-02 17:30 UTC to
                    2014-10-31) that talk about the breach, from ../shared/data/real
 
@@ -35,7 +35,9 @@ from monitor.models import LABELS  # noqa: E402
 from monitor.scoring import Scorer, label_for, plain_vader_compound  # noqa: E402
 
 HUMAN_NEUTRAL_BAND = 0.5
-HD_BREACH_WORDS = re.compile(r"breach|hack|stolen|cyber|malware|card data|data theft|security", re.I)
+HD_BREACH_WORDS = re.compile(
+    r"breach|hack|stolen|cyber|malware|card data|data theft|security", re.I
+)
 HD_FIRST_REPORT = datetime(2014, 9, 2, 17, 30, tzinfo=UTC)
 HD_UNTIL = datetime(2014, 11, 1, tzinfo=UTC)
 
@@ -121,7 +123,9 @@ def evaluate(shared: Path | None) -> dict[str, dict[str, float]]:
             texts, means = read_ground_truth(sentiment / f"{file}_GroundTruth.txt")
             compare(name, texts, [human_label(m) for m in means], means)
         hd = read_hd_breach_tweets(
-            shared / "data" / "real" / "homedepot-breach-2014-tweets" / "HD_raw_tweets_2014-2015.jsonl"
+            shared.joinpath(
+                "data", "real", "homedepot-breach-2014-tweets", "HD_raw_tweets_2014-2015.jsonl"
+            )
         )
         plain = [label_for(c) for c in plain_vader_compound(hd)]
         ours = [scorer.score(t).label for t in hd]
@@ -165,13 +169,19 @@ def to_markdown(results: dict[str, dict[str, float]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared", help="path to shared/")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--shared", type=Path, default=ROOT.parent / "shared", help="path to shared/"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     shared = args.shared if (args.shared / "data" / "sentiment").is_dir() else None
     if shared is None:
-        print(f"note: {args.shared}/data/sentiment not found; general sets skipped", file=sys.stderr)
+        print(
+            f"note: {args.shared}/data/sentiment not found; general sets skipped", file=sys.stderr
+        )
     results = evaluate(shared)
     print(json.dumps(results, indent=2) if args.json else to_markdown(results))
 

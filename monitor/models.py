@@ -149,3 +149,14 @@ class MentionQuery:
         if self.search:
             parts.append(f"text contains {self.search!r}")
         return "; ".join(parts)
+
+
+def safe_http_url(url: object) -> str:
+    """Return `url` if it is a plain http(s) link, else "" (never javascript: or data:)."""
+    if not isinstance(url, str):
+        return ""
+    candidate = url.strip()
+    has_unsafe_character = any(ch in candidate for ch in "\x00\n\r\t <>\"'")
+    if has_unsafe_character or not candidate.lower().startswith(("http://", "https://")):
+        return ""
+    return candidate

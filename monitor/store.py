@@ -339,11 +339,11 @@ class Store:
         return stored
 
     def _upsert_statement(self) -> Any:
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        statement = dialect_insert(mentions)
+        # Both dialects spell "insert ... on conflict do update" the same way.
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement: Any = dialect_insert(mentions)
         changes = {name: statement.excluded[name] for name in MUTABLE_COLUMNS}
         changes["updated_at"] = statement.excluded.updated_at
         return statement.on_conflict_do_update(
@@ -479,7 +479,9 @@ class Store:
                     source=source, started_at=run.started_at, status="running"
                 )
             )
-            run.id = int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT of one row always has one
+            run.id = int(key[0])
         return run
 
     def finish_run(self, run: CollectionRun) -> None:

@@ -62,10 +62,63 @@ WEEKDAY = np.array([1.08, 1.1, 1.1, 1.06, 1.0, 0.8, 0.86])  # Monday first
 
 SUBREDDITS = ("personalfinance", "banking", "Scams", "technology", "news", "cybersecurity")
 CITIES = (
-    "Portland", "Columbus", "Sacramento", "Tucson", "Madison", "Richmond", "Omaha", "Raleigh",
-    "Spokane", "Albany", "Boise", "Savannah", "Duluth", "Fresno", "Reno", "Tulsa",
-)  # fmt: skip
+    "Portland",
+    "Columbus",
+    "Sacramento",
+    "Tucson",
+    "Madison",
+    "Richmond",
+    "Omaha",
+    "Raleigh",
+    "Spokane",
+    "Albany",
+    "Boise",
+    "Savannah",
+    "Duluth",
+    "Fresno",
+    "Reno",
+    "Tulsa",
+)
 BREACH_SCOPE = "2.3 million"
+# Things people type around what they mean. Each scores exactly 0 (tests/test_demo.py checks),
+# so they vary the texts without tilting any label.
+OPENERS = (
+    "Same here.",
+    "This.",
+    "Just checked.",
+    "Update:",
+    "FWIW,",
+    "Long-time customer here.",
+    "For context, I've banked with them for years.",
+    "Posting from a throwaway.",
+    "Not the first time I've seen this.",
+    "Throwaway for obvious reasons.",
+    "So,",
+    "Adding my experience:",
+    "Context: I use the app daily.",
+    "My two cents:",
+    "Two things.",
+    "Been with them since college.",
+    "Reposting from another thread:",
+    "Heads up,",
+)
+CLOSERS = (
+    "Anyone else?",
+    "Just saying.",
+    "Edit: typo.",
+    "Will update.",
+    "Thoughts?",
+    "We'll see.",
+    "Posting so others know.",
+    "That's all.",
+    "More when I hear back.",
+    "Edit: formatting.",
+    "Make of that what you will.",
+    "Details in the comments.",
+    "Still waiting on a reply.",
+    "Anyone from the bank reading this?",
+    "Screenshots if anyone needs them.",
+)
 
 
 @cache
@@ -165,9 +218,17 @@ class _Writer:
             count=BREACH_SCOPE,
         )
 
+    def voice(self, text: str) -> str:
+        """Return `text`, sometimes with a neutral opener or closer, as people write."""
+        if self.rng.random() < 0.45:
+            text = f"{self.pick(list(OPENERS))} {text}"
+        if self.rng.random() < 0.35:
+            text = f"{text} {self.pick(list(CLOSERS))}"
+        return text
+
     def section(self, table: dict[str, Any], theme: str, stance: str) -> dict[str, Any]:
         """Return the text-bank section for theme/stance, falling back to the neutral one."""
-        by_theme = table.get(theme) or table["everyday"]
+        by_theme: dict[str, dict[str, Any]] = table.get(theme) or table["everyday"]
         return by_theme.get(stance) or by_theme.get("neutral") or by_theme["negative"]
 
 
@@ -204,7 +265,7 @@ def _reddit(writer: _Writer, n: int, published: datetime, theme: str, stance: st
     if rng.random() < 0.4:
         section = writer.section(bank["posts"], theme, stance)
         title = writer.fill(writer.pick(section["titles"]))
-        body = writer.fill(writer.pick(section["bodies"]))
+        body = writer.voice(writer.fill(writer.pick(section["bodies"])))
         post_id = f"nw{n:05d}"
         return Mention(
             source="reddit",
@@ -221,8 +282,9 @@ def _reddit(writer: _Writer, n: int, published: datetime, theme: str, stance: st
         )
     section = writer.section(bank["comments"], theme, stance)
     text = writer.fill(writer.pick(section["texts"]))
-    if rng.random() < 0.3:  # some comments run on for a second thought
+    if rng.random() < 0.5:  # many comments run on for a second thought
         text = f"{text} {writer.fill(writer.pick(section['texts']))}"
+    text = writer.voice(text)
     comment_id = f"c{n:06d}"
     return Mention(
         source="reddit",
@@ -264,7 +326,7 @@ def _reviews(writer: _Writer, n: int, published: datetime, theme: str, stance: s
         source="reviews",
         external_id=f"review-{n:05d}",
         title=writer.fill(writer.pick(section["titles"])),
-        text=writer.fill(writer.pick(section["bodies"])),
+        text=writer.voice(writer.fill(writer.pick(section["bodies"]))),
         url=f"https://www.example.com/demo/apps/northwind-mobile/reviews/{n}",
         author=_username(rng),
         published_at=published,

@@ -1,0 +1,116 @@
+"""Every query the dashboard makes, cached. Pages call these and nothing else.
+
+Caches are keyed on the store's data version, so a collection run or import that changes
+mentions invalidates them on the next rerun, while unchanged data is served from memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from monitor import config as config_module
+from monitor.config import Settings
+from monitor.models import Event, MentionQuery
+from monitor.reports import mentions_csv
+from monitor.store import Store
+
+# Query objects are frozen dataclasses; their repr is a complete, stable cache key.
+_QUERY_HASH: dict[str | type[Any], Callable[[Any], Any]] = {MentionQuery: repr}
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> Settings:
+    """Return the effective settings (config file, secrets, environment), read once per process."""
+    return config_module.load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def store(database_url: str) -> Store:
+    """Return the shared store for `database_url`."""
+    return Store(database_url)
+
+
+def ensure_demo(current: Settings) -> None:
+    """Build the demo scenario on first start, with a progress bar (demo mode only)."""
+    if not current.is_demo:
+        return
+    db = store(current.database_url)
+    if db.count_mentions() > 0:
+        return
+    from monitor import demo
+
+    bar = st.progress(0.0, text="First start: building the demo scenario…")
+
+    def advance(done: int) -> None:
+        bar.progress(
+            min(done / 3100, 1.0),
+            text=f"First start: building the demo scenario… {done:,} mentions",
+        )
+
+    demo.build(db, progress=advance)
+    bar.empty()
+
+
+def data_version(database_url: str) -> int:
+    """Return the store's data version (deliberately not cached: it is the cache key)."""
+    return store(database_url).data_version()
+
+
+@st.cache_data(show_spinner=False, hash_funcs=_QUERY_HASH, max_entries=64)
+def daily_counts(database_url: str, version: int, query: MentionQuery) -> pd.DataFrame:
+    """Return per-day, per-source, per-label counts and sums for `query`."""
+    del version  # part of the cache key only
+    return store(database_url).daily_counts(query)
+
+
+@st.cache_data(show_spinner=False, hash_funcs=_QUERY_HASH, max_entries=64)
+def mentions_page(
+    database_url: str,
+    version: int,
+    query: MentionQuery,
+    order_by: str = "published_at",
+    descending: bool = True,
+    limit: int = 50,
+    offset: int = 0,
+) -> pd.DataFrame:
+    """Return one page of mentions."""
+    del version
+    return store(database_url).mentions_frame(
+        query, order_by=order_by, descending=descending, limit=limit, offset=offset
+    )
+
+
+@st.cache_data(show_spinner=False, hash_funcs=_QUERY_HASH, max_entries=64)
+def count(database_url: str, version: int, query: MentionQuery) -> int:
+    """Return how many mentions match `query`."""
+    del version
+    return store(database_url).count_mentions(query)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def sources(database_url: str, version: int) -> list[str]:
+    """Return the sources with stored mentions."""
+    del version
+    return store(database_url).sources()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def time_bounds(database_url: str, version: int) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """Return the first and last publication times stored."""
+    del version
+    bounds = store(database_url).time_bounds()
+    return (pd.Timestamp(bounds[0]), pd.Timestamp(bounds[1])) if bounds else None
+
+
+def events(current: Settings) -> tuple[Event, ...]:
+    """Return the events to mark on charts (from the config, the source of truth)."""
+    return current.events
+
+
+def csv_download(database_url: str, query: MentionQuery) -> bytes:
+    """Return the CSV of every mention matching `query`, built only when downloaded."""
+    return mentions_csv(store(database_url), query)

@@ -1,0 +1,219 @@
+"""The store, on a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from monitor.models import CollectionRun, Event, MentionQuery
+from monitor.store import SCHEMA_VERSION, Store, meta, redact_url
+from tests.conftest import make_mention
+
+DAY = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def test_upsert_inserts_then_changes_nothing_on_rerun(any_store: Store) -> None:
+    mentions = [make_mention(external_id=f"a{i}") for i in range(3)]
+    first = any_store.upsert_mentions(mentions)
+    second = any_store.upsert_mentions(mentions)
+    assert (first.new, first.updated, first.unchanged) == (3, 0, 0)
+    assert (second.new, second.updated, second.unchanged) == (0, 0, 3)
+    assert any_store.count_mentions() == 3
+
+
+def test_engagement_is_updated_in_place_and_publication_time_kept(any_store: Store) -> None:
+    original = make_mention(external_id="t3_x", score=10, comments=2, published_at=DAY)
+    any_store.upsert_mentions([original])
+    later = make_mention(
+        external_id="t3_x", score=950, comments=40, published_at=DAY + timedelta(hours=5)
+    )
+    result = any_store.upsert_mentions([later])
+    assert (result.new, result.updated) == (0, 1)
+    row = any_store.mentions_frame().iloc[0]
+    assert (row["score"], row["comments"], row["engagement"]) == (950, 40, 990)
+    assert row["published_at"] == DAY  # a post does not move in time when its score grows
+    assert any_store.count_mentions() == 1
+
+
+def test_same_external_id_from_another_source_is_another_mention(any_store: Store) -> None:
+    any_store.upsert_mentions(
+        [
+            make_mention(source="reddit", external_id="1"),
+            make_mention(source="news", external_id="1"),
+        ]
+    )
+    assert any_store.count_mentions() == 2
+
+
+def test_duplicates_inside_one_batch_keep_the_last(any_store: Store) -> None:
+    result = any_store.upsert_mentions(
+        [make_mention(external_id="d", score=1), make_mention(external_id="d", score=7)]
+    )
+    assert result.new == 1
+    assert any_store.mentions_frame().iloc[0]["score"] == 7
+
+
+def test_timestamps_come_back_aware_utc(any_store: Store) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    any_store.upsert_mentions(
+        [make_mention(published_at=datetime(2024, 5, 1, 14, tzinfo=plus_two))]
+    )
+    published = any_store.mentions_frame().iloc[0]["published_at"]
+    assert published.tzinfo is not None
+    assert published == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    first, last = any_store.time_bounds() or (None, None)
+    assert first == last == datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+def test_unscored_mention_is_refused(any_store: Store) -> None:
+    mention = make_mention(compound=None)
+    mention.label = None
+    with pytest.raises(ValueError, match="unscored"):
+        any_store.upsert_mentions([mention])
+
+
+def test_daily_counts_group_by_utc_day_source_and_label(any_store: Store) -> None:
+    any_store.upsert_mentions(
+        [
+            make_mention(
+                text="terrible breach, data leaked", published_at=DAY + timedelta(hours=1)
+            ),
+            make_mention(text="awful hack, furious", published_at=DAY + timedelta(hours=23)),
+            make_mention(text="love the new app, great work", published_at=DAY + timedelta(days=1)),
+            make_mention(source="news", text="branch opens Tuesday", published_at=DAY),
+        ]
+    )
+    daily = any_store.daily_counts()
+    reddit_day_one = daily[(daily["source"] == "reddit") & (daily["day"] == "2024-05-01")]
+    assert reddit_day_one["label"].tolist() == ["negative"]
+    assert reddit_day_one["mentions"].tolist() == [2]
+    assert reddit_day_one["compound_sum"].iloc[0] < -1.0
+    assert int(daily["mentions"].sum()) == 4
+
+
+def test_filters_select_by_window_source_label_topic_and_text(any_store: Store) -> None:
+    any_store.upsert_mentions(
+        [
+            make_mention(external_id="1", text="my credit card was compromised", published_at=DAY),
+            make_mention(
+                external_id="2", text="100% refund, thanks", published_at=DAY + timedelta(days=2)
+            ),
+            make_mention(
+                external_id="3", source="news", text="Northwind hires a CFO", published_at=DAY
+            ),
+        ]
+    )
+
+    def ids(query: MentionQuery) -> set[str]:
+        return set(any_store.mentions_frame(query)["external_id"])
+
+    assert ids(MentionQuery(since=DAY + timedelta(days=1))) == {"2"}
+    assert ids(MentionQuery(until=DAY + timedelta(days=1))) == {"1", "3"}
+    assert ids(MentionQuery(sources=("news",))) == {"3"}
+    assert ids(MentionQuery(labels=("negative",))) == {"1"}
+    assert ids(MentionQuery(topics=("payment_cards",))) == {"1"}
+    assert ids(MentionQuery(search="CREDIT")) == {"1"}
+    # Wildcards in a search are literal characters, not patterns.
+    assert ids(MentionQuery(search="100%")) == {"2"}
+    assert ids(MentionQuery(search="_")) == set()
+
+
+def test_pages_are_ordered_and_bounded(any_store: Store) -> None:
+    any_store.upsert_mentions(
+        [
+            make_mention(external_id=str(i), score=i, published_at=DAY + timedelta(hours=i))
+            for i in range(30)
+        ]
+    )
+    newest = any_store.mentions_frame(limit=10)
+    assert newest["external_id"].tolist() == [str(i) for i in range(29, 19, -1)]
+    second_page = any_store.mentions_frame(limit=10, offset=10)
+    assert second_page["external_id"].tolist() == [str(i) for i in range(19, 9, -1)]
+    top = any_store.mentions_frame(order_by="engagement", descending=True, limit=3)
+    assert top["engagement"].tolist() == [29, 28, 27]
+    with pytest.raises(ValueError, match="cannot sort"):
+        any_store.mentions_frame(order_by="id; DROP TABLE mentions")
+
+
+def test_iter_mentions_streams_everything_in_time_order(any_store: Store) -> None:
+    any_store.upsert_mentions(
+        [make_mention(external_id=str(i), published_at=DAY - timedelta(hours=i)) for i in range(25)]
+    )
+    chunks = list(any_store.iter_mentions(chunk=10))
+    assert [len(c) for c in chunks] == [10, 10, 5]
+    times = [t for c in chunks for t in c["published_at"]]
+    assert times == sorted(times)
+
+
+def test_data_version_grows_only_when_mentions_change(any_store: Store) -> None:
+    start = any_store.data_version()
+    mention = make_mention(external_id="v")
+    any_store.upsert_mentions([mention])
+    after_insert = any_store.data_version()
+    any_store.upsert_mentions([mention])
+    assert after_insert > start
+    assert any_store.data_version() == after_insert
+
+
+def test_events_are_replaced_from_config(any_store: Store) -> None:
+    first = [
+        Event(DAY, "Breach disclosed", "disclosure"),
+        Event(DAY + timedelta(days=2), "Apology", "response"),
+    ]
+    any_store.replace_events(first)
+    any_store.replace_events(first[:1])
+    assert any_store.events() == first[:1]
+
+
+def test_collection_runs_record_outcome_and_reason(any_store: Store) -> None:
+    run = any_store.start_run("news")
+    run.status, run.new, run.error = "failed", 3, "HTTP 500 from https://feeds.example/rss"
+    any_store.finish_run(run)
+    ok = any_store.start_run("reddit")
+    ok.status = "ok"
+    any_store.finish_run(ok)
+    runs = any_store.recent_runs()
+    assert [r.source for r in runs] == ["reddit", "news"]
+    failed: CollectionRun = runs[1]
+    assert (failed.status, failed.new, failed.error) == (
+        "failed",
+        3,
+        "HTTP 500 from https://feeds.example/rss",
+    )
+    assert failed.finished_at is not None and failed.finished_at >= failed.started_at
+
+
+def test_schema_version_is_recorded_and_reopening_keeps_data(any_store: Store) -> None:
+    any_store.upsert_mentions([make_mention()])
+    reopened = Store(any_store.url)
+    assert reopened.schema_version() == SCHEMA_VERSION
+    assert reopened.count_mentions() == 1
+    reopened.close()
+
+
+def test_a_database_from_a_newer_version_is_refused(any_store: Store) -> None:
+    with any_store.engine.begin() as conn:
+        conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="999"))
+    with pytest.raises(RuntimeError, match="newer than this program"):
+        Store(any_store.url)
+
+
+def test_sqlite_uses_wal_and_a_busy_timeout(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_sqlite_folder_is_created(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = Store(f"sqlite:///{tmp_path / 'nested' / 'dir' / 'm.db'}")
+    assert (tmp_path / "nested" / "dir" / "m.db").exists()
+    db.close()
+
+
+def test_printed_urls_hide_the_password() -> None:
+    shown = redact_url("postgresql://crisis:hunter2-secret@db.internal/monitor")
+    assert "hunter2-secret" not in shown
+    assert "db.internal/monitor" in shown
+    assert "hunter2" not in repr(Store.__new__(Store).__class__)  # the class repr has no URL either
