@@ -7,6 +7,7 @@ import pytest_socket
 from pytest_socket import SocketConnectBlockedError
 
 
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
 def test_non_loopback_connections_are_refused_before_any_packet_is_sent() -> None:
     # Without the guard in place, stop here rather than let a packet leave the machine.
     assert socket.socket.connect is not pytest_socket._true_connect
