@@ -32,10 +32,14 @@ class Window:
         """Return the window's length in days."""
         return (self.end - self.start) / timedelta(days=1)
 
+    @property
+    def last_day(self) -> datetime:
+        """Return the start of the window's last day (its end is exclusive)."""
+        return start_of_day(self.end - timedelta(microseconds=1))
+
     def describe(self) -> str:
         """Return the window as people read it."""
-        last = self.end - timedelta(seconds=1)
-        return f"{self.start:%Y-%m-%d} to {last:%Y-%m-%d} (UTC)"
+        return f"{self.start:%Y-%m-%d} to {self.last_day:%Y-%m-%d} (UTC)"
 
 
 @dataclass(frozen=True, slots=True)

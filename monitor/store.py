@@ -274,6 +274,18 @@ class Store:
         if updated.rowcount == 0:
             conn.execute(sa.insert(meta).values(key=key, value=value))
 
+    def get_meta(self, key: str) -> str | None:
+        """Return a value kept in the meta table, or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == key)
+            ).scalar_one_or_none()
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Keep `value` under `key` in the meta table."""
+        with self.engine.begin() as conn:
+            self._set_meta(conn, key, value)
+
     def schema_version(self) -> int:
         """Return the schema version recorded in the database."""
         with self.engine.connect() as conn:

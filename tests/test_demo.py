@@ -90,3 +90,22 @@ def test_built_demo_is_scored_by_the_real_scorer_and_tells_the_story(tmp_path) -
 def test_the_demo_voice_fillers_carry_no_sentiment() -> None:
     scorer = default_scorer()
     assert {scorer.compound(text) for text in demo.OPENERS + demo.CLOSERS} == {0.0}
+
+
+def test_an_interrupted_build_is_not_taken_for_a_finished_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = Store(f"sqlite:///{tmp_path / 'demo.db'}")
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_first_batch(done: int) -> None:
+        raise Interrupted  # what Streamlit does to a script when the page reloads
+
+    with pytest.raises(Interrupted):
+        demo.build(store, progress=stop_after_first_batch)
+    assert 0 < store.count_mentions() < 2000
+    assert not demo.is_built(store)
+    demo.build(store)
+    assert demo.is_built(store)
+    assert store.count_mentions() == len(list(demo.generate()))
+    store.close()

@@ -35,13 +35,18 @@ def store(database_url: str) -> Store:
 
 
 def ensure_demo(current: Settings) -> None:
-    """Build the demo scenario on first start, with a progress bar (demo mode only)."""
+    """Build the demo scenario on first start, with a progress bar (demo mode only).
+
+    A build cut short (the page reloaded mid-way) is finished on the next run: building is
+    idempotent, and only a completed build leaves its marker.
+    """
     if not current.is_demo:
         return
-    db = store(current.database_url)
-    if db.count_mentions() > 0:
-        return
     from monitor import demo
+
+    db = store(current.database_url)
+    if demo.is_built(db):
+        return
 
     bar = st.progress(0.0, text="First start: building the demo scenario…")
 

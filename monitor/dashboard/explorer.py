@@ -61,7 +61,7 @@ footer[0].number_input(
 footer[1].download_button(
     f"Download CSV ({total:,} rows)",
     data=lambda: data.csv_download(url, query),
-    file_name=f"mentions_{view.window.start:%Y%m%d}-{view.window.end:%Y%m%d}.csv",
+    file_name=f"mentions_{view.window.start:%Y%m%d}-{view.window.last_day:%Y%m%d}.csv",
     mime="text/csv",
     on_click="ignore",
     key="explorer_download",

@@ -80,6 +80,8 @@ CITIES = (
     "Tulsa",
 )
 BREACH_SCOPE = "2.3 million"
+# Set in the store's meta table when a build finishes; an interrupted build leaves it unset.
+COMPLETE_KEY = "demo_complete_seed"
 # Things people type around what they mean. Each scores exactly 0 (tests/test_demo.py checks),
 # so they vary the texts without tilting any label.
 OPENERS = (
@@ -375,6 +377,12 @@ def build(
             if progress:
                 progress(total.new + total.updated + total.unchanged)
     total += ingest(store, batch)
+    store.set_meta(COMPLETE_KEY, str(seed))
     if progress:
         progress(total.new + total.updated + total.unchanged)
     return total
+
+
+def is_built(store: Store, seed: int = SEED) -> bool:
+    """Return True once a build of `seed` has run to the end (not merely started)."""
+    return store.get_meta(COMPLETE_KEY) == str(seed)
