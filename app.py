@@ -36,6 +36,7 @@ page = st.navigation(
             default=True,
         ),
         st.Page("monitor/dashboard/explorer.py", title="Mentions", icon=":material/table_rows:"),
+        st.Page("monitor/dashboard/sources.py", title="Sources", icon=":material/rss_feed:"),
     ]
 )
 page.run()

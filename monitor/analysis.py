@@ -97,7 +97,9 @@ def daily_series(daily: pd.DataFrame, window: Window | None = None) -> pd.DataFr
     """Return one row per day: counts per label, total, mean compound and net sentiment.
 
     Days without mentions are present with zero counts, so charts show the gaps; the
-    rolling net sentiment covers the last ROLLING_DAYS days including the day itself.
+    rolling net sentiment covers the last ROLLING_DAYS days including the day itself. With
+    star ratings in the input, mean_rating and its rolling mean are added (NaN on days
+    without a rating).
     """
     rows = daily if window is None else _days_within(daily, window)
     if window is not None:
@@ -123,6 +125,16 @@ def daily_series(daily: pd.DataFrame, window: Window | None = None) -> pd.DataFr
     counts["net_sentiment"] = [
         net_sentiment(p, n) for p, n in zip(counts["positive"], counts["negative"], strict=True)
     ]
+    if "ratings" in rows:
+        ratings = rows.groupby("day")[["rating_sum", "ratings"]].sum().reindex(days).fillna(0)
+        counts["ratings"] = ratings["ratings"].astype(int)
+        counts["mean_rating"] = ratings["rating_sum"] / ratings["ratings"].where(
+            ratings["ratings"] > 0
+        )
+        rolled_ratings = ratings.rolling(ROLLING_DAYS, min_periods=1).sum()
+        counts["rolling_mean_rating"] = rolled_ratings["rating_sum"] / rolled_ratings[
+            "ratings"
+        ].where(rolled_ratings["ratings"] > 0)
     rolled = counts[["positive", "negative"]].rolling(ROLLING_DAYS, min_periods=1).sum()
     counts["rolling_net_sentiment"] = [
         net_sentiment(p, n) for p, n in zip(rolled["positive"], rolled["negative"], strict=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time as time_module
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,8 +13,9 @@ from typing import IO, Any
 import click
 
 from monitor import config as config_module
+from monitor.collectors.importers import FORMATS as IMPORT_FORMATS
 from monitor.config import ConfigError, Settings
-from monitor.models import LABELS, MentionQuery
+from monitor.models import LABELS, CollectionRun, MentionQuery, latest_run_per_source, utcnow
 from monitor.store import Store, redact_url
 
 
@@ -155,6 +157,203 @@ def status(obj: Context) -> None:
     click.echo(f"sources:   {', '.join(store.sources()) or '-'}")
     for event in settings.events:
         click.echo(f"event:     {event.at:%Y-%m-%d %H:%M} UTC  {event.kind:<10} {event.label}")
+
+
+def _print_runs(runs: list[CollectionRun]) -> None:
+    for run in runs:
+        counts = (
+            f"{run.new} new, {run.updated} updated, {run.unchanged} unchanged, "
+            f"{run.duplicates} duplicates, {run.skipped} skipped"
+        )
+        click.echo(f"{run.source:<12} {run.status:<8} {counts}")
+        for line in run.error.splitlines():
+            click.echo(f"{'':<12} ! {line}")
+
+
+@main.command()
+@click.option("--source", "sources", multiple=True, help="Only this source; repeat for several.")
+@click.pass_obj
+@_fail_on_config_error
+def collect(obj: Context, sources: tuple[str, ...]) -> None:
+    """Run every enabled source once and print what each stored or why it failed."""
+    from monitor.pipeline import collect as collect_all
+    from monitor.pipeline import enabled_sources
+
+    settings = obj.settings
+    if not sources and not enabled_sources(settings):
+        raise click.ClickException(
+            "No source is configured. Add a [sources.NAME] table to monitor.toml "
+            "(see `repmon sources` and the README, Sources)."
+        )
+    runs = collect_all(obj.store(), settings, only=sources, on_progress=_stderr)
+    _print_runs(runs)
+    if any(run.status == "failed" for run in runs):
+        sys.exit(1)
+
+
+def _stderr(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@main.command()
+@click.option(
+    "--every", default="15m", show_default=True, help='Time between runs, e.g. "15m", "1h".'
+)
+@click.option("--source", "sources", multiple=True, help="Only this source; repeat for several.")
+@click.option("--times", type=int, default=0, help="Stop after this many runs (0: never).")
+@click.pass_obj
+@_fail_on_config_error
+def watch(obj: Context, every: str, sources: tuple[str, ...], times: int) -> None:
+    """Collect on a schedule until stopped (Ctrl-C); a failing source never stops the others."""
+    from monitor.collectors import parse_duration
+    from monitor.pipeline import collect as collect_all
+
+    try:
+        interval = parse_duration(every)
+    except ValueError:
+        raise click.BadParameter(
+            f"{every!r} is not a duration like 15m or 1h", param_hint="--every"
+        ) from None
+    settings, store = obj.settings, obj.store()
+    done = 0
+    try:
+        while True:
+            started = utcnow()
+            try:
+                _print_runs(collect_all(store, settings, only=sources))
+            except Exception as failure:  # keep watching: the next run may succeed
+                click.echo(f"{started:%Y-%m-%d %H:%M:%S} run failed: {failure}", err=True)
+            done += 1
+            if times and done >= times:
+                return
+            pause = interval - (utcnow() - started)
+            click.echo(f"next run in {max(pause.total_seconds(), 0):.0f} s", err=True)
+            time_module.sleep(max(pause.total_seconds(), 0))
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+
+
+@main.command("sources")
+@click.pass_obj
+@_fail_on_config_error
+def sources_command(obj: Context) -> None:
+    """List the sources this program can collect, which are enabled, and their last run."""
+    from monitor.collectors import REGISTRY
+    from monitor.pipeline import enabled_sources
+
+    enabled = set(enabled_sources(obj.settings))
+    last = latest_run_per_source(obj.store().recent_runs(200))
+    for name, collector in sorted(REGISTRY.items()):
+        state = "enabled" if name in enabled else "-"
+        run = last.get(name)
+        seen = f"last run {run.started_at:%Y-%m-%d %H:%M} UTC: {run.status}" if run else "never run"
+        click.echo(f"{name:<12} {state:<8} {seen:<40} {collector.description}")
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(IMPORT_FORMATS),
+    default=None,
+    help="File format (default: from the profile, else csv).",
+)
+@click.option(
+    "--source",
+    default=None,
+    help="Source name to store the rows under (default: twitter, reddit or import).",
+)
+@click.option(
+    "--map",
+    "mapping",
+    multiple=True,
+    metavar="COLUMN=FIELD",
+    help="Read COLUMN as FIELD (text, title, author, url, published_at, external_id, "
+    "score, comments, rating, followers); repeatable.",
+)
+@click.option(
+    "--profile",
+    default=None,
+    help="Use the [imports.PROFILE] table of monitor.toml (format, source, map).",
+)
+@click.option(
+    "--match/--no-match",
+    default=False,
+    show_default=True,
+    help="Keep only rows that name the brand.",
+)
+@click.pass_obj
+@_fail_on_config_error
+def import_command(
+    obj: Context,
+    path: Path,
+    fmt: str | None,
+    source: str | None,
+    mapping: tuple[str, ...],
+    profile: str | None,
+    match: bool,
+) -> None:
+    """Import a backfill or vendor export; importing the same file again changes nothing."""
+    from monitor.collectors.importers import ImportFileError, parse_mapping
+    from monitor.pipeline import import_file
+
+    settings = obj.settings
+    options: dict[str, object] = {}
+    if profile:
+        if profile not in settings.imports:
+            known = ", ".join(settings.imports) or "none"
+            raise click.BadParameter(
+                f"no [imports.{profile}] in the config (profiles: {known})", param_hint="--profile"
+            )
+        options = dict(settings.imports[profile])
+    chosen_format = fmt or str(options.get("format", "csv"))
+    if chosen_format not in IMPORT_FORMATS:
+        raise click.BadParameter(
+            f"format {chosen_format!r} is not one of {', '.join(IMPORT_FORMATS)}",
+            param_hint="--profile",
+        )
+    try:
+        columns = parse_mapping(options.get("map", {}))  # type: ignore[arg-type]
+        columns.update(parse_mapping(mapping))
+    except ValueError as problem:
+        raise click.BadParameter(str(problem), param_hint="--map") from None
+    total = _count_lines(path) if chosen_format != "xlsx" else 0
+    with click.progressbar(
+        length=max(total, 1), label=f"Importing {path.name}", file=sys.stderr
+    ) as bar:
+        done = 0
+
+        def advance(rows: int) -> None:
+            nonlocal done
+            bar.update(rows - done)
+            done = rows
+
+        try:
+            report = import_file(
+                obj.store(),
+                settings,
+                path,
+                fmt=chosen_format,
+                source=source or (str(options["source"]) if "source" in options else None),
+                mapping=columns,
+                match=match,
+                on_progress=advance,
+            )
+        except ImportFileError as failure:
+            raise click.ClickException(str(failure)) from None
+    click.echo(report.summary())
+    for line in report.problems:
+        click.echo(f"  ! {line}", err=True)
+    if report.failed > len(report.problems):
+        click.echo(f"  ! ... and {report.failed - len(report.problems)} more", err=True)
+
+
+def _count_lines(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    with path.open("rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
 @main.group()

@@ -29,11 +29,12 @@ EVENT_KINDS = ("disclosure", "response", "legal", "other")
 
 # Keys a user may write, per table. An unknown key is almost always a typo, so it is an error.
 KNOWN_KEYS: dict[str, set[str]] = {
-    "": {"brand", "events", "storage", "dashboard"},
+    "": {"brand", "events", "storage", "dashboard", "sources", "imports", "collect"},
     "brand": {"name", "aliases", "exclude"},
     "events": {"at", "label", "kind"},
     "storage": {"url"},
     "dashboard": {"url", "default_window_days"},
+    "collect": {"user_agent", "timeout"},
 }
 
 
@@ -66,6 +67,11 @@ class Settings:
     is_demo: bool = False
     dashboard_url: str = "http://localhost:8501"
     default_window_days: int = 7
+    # [sources.NAME] tables, checked by each collector when it runs; [imports.NAME] profiles.
+    sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    imports: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    user_agent: str = ""
+    http_timeout: float = 20.0
     secrets: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -165,9 +171,20 @@ def parse_settings(
     window = dashboard.get("default_window_days", 7)
     if not isinstance(window, int) or isinstance(window, bool) or window < 1:
         raise ConfigError(f"{path}: [dashboard] default_window_days must be a whole number >= 1.")
+    collect = _table(raw, "collect", path)
+    _check_keys(collect, "collect", path)
+    timeout = collect.get("timeout", 20)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+        raise ConfigError(f"{path}: [collect] timeout must be a number of seconds > 0.")
     return Settings(
         brand=brand,
         events=tuple(sorted(events, key=lambda e: e.at)),
+        sources=_tables_of_tables(raw, "sources", path),
+        imports=_tables_of_tables(raw, "imports", path),
+        user_agent=_str(collect, "user_agent", "collect", path, "-")
+        if "user_agent" in collect
+        else "",
+        http_timeout=float(timeout),
         database_url=resolve_sqlite_path(str(url), path.parent),
         config_path=path,
         dashboard_url=_str(dashboard, "url", "dashboard", path, "http://localhost:8501"),
@@ -207,6 +224,31 @@ def _table(raw: Mapping[str, Any], key: str, path: Path) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{path}: '{key}' must be a table, written [{key}].")
     return value
+
+
+def _tables_of_tables(raw: Mapping[str, Any], key: str, path: Path) -> dict[str, Mapping[str, Any]]:
+    tables = _table(raw, key, path)
+    for name, value in tables.items():
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: '{key}.{name}' must be a table, written [{key}.{name}].")
+    return dict(tables)
+
+
+def redact_secrets(text: str, secrets: Mapping[str, Any]) -> str:
+    """Return `text` with every secret value in it replaced by ***."""
+    for value in _secret_values(secrets):
+        text = text.replace(value, "***")
+    return text
+
+
+def _secret_values(secrets: Mapping[str, Any]) -> list[str]:
+    values: list[str] = []
+    for value in secrets.values():
+        if isinstance(value, Mapping):
+            values.extend(_secret_values(value))
+        elif isinstance(value, str) and len(value) >= 4:
+            values.append(value)
+    return sorted(values, key=len, reverse=True)
 
 
 def _list(raw: Mapping[str, Any], key: str, path: Path) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -57,6 +58,8 @@ class Mention:
     published_at: datetime
     title: str = ""
     url: str = ""
+    # Set only when the URL identifies the story itself (a news article, tracking stripped):
+    # another arrival with the same canonical URL is kept as a sighting, not a new mention.
     canonical_url: str = ""
     author: str = ""
     score: int | None = None
@@ -107,15 +110,20 @@ class Event:
 
 @dataclass(slots=True)
 class CollectionRun:
-    """One run of one source: what it added, what it updated, and why it failed if it did."""
+    """One run of one source: what it added, what it updated, and why it failed if it did.
+
+    "partial" means some inputs of the source failed (see `error`) while others landed.
+    """
 
     source: str
     started_at: datetime
     finished_at: datetime | None = None
-    status: Literal["running", "ok", "failed"] = "running"
+    status: Literal["running", "ok", "partial", "failed"] = "running"
     new: int = 0
     updated: int = 0
-    skipped: int = 0
+    unchanged: int = 0
+    duplicates: int = 0  # stories already stored from elsewhere, kept as sightings
+    skipped: int = 0  # collected but not about the brand (no match, or only an exclusion)
     error: str = ""
     id: int | None = None
 
@@ -160,3 +168,13 @@ def safe_http_url(url: object) -> str:
     if has_unsafe_character or not candidate.lower().startswith(("http://", "https://")):
         return ""
     return candidate
+
+
+def latest_run_per_source(runs: Iterable[CollectionRun]) -> dict[str, CollectionRun]:
+    """Return each source's most recent run from `runs` (in any order)."""
+    latest: dict[str, CollectionRun] = {}
+    for run in runs:
+        known = latest.get(run.source)
+        if known is None or run.started_at > known.started_at:
+            latest[run.source] = run
+    return latest

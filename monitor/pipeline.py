@@ -1,15 +1,231 @@
-"""The one path every mention takes into the store: score, then upsert."""
+"""The one path every mention takes into the store.
+
+collect (collector, with its cursor) -> match (brand terms and exclusions) -> score ->
+upsert with the new cursor (one transaction) -> record the run. One failing source is
+recorded with its reason; the others still run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 
-from monitor.models import Mention
+from monitor.collectors import REGISTRY, CollectContext, CollectorError, importers
+from monitor.collectors.http import DEFAULT_USER_AGENT, FetchError, HttpClient
+from monitor.config import ConfigError, Settings, redact_secrets
+from monitor.matching import BrandMatcher
+from monitor.models import CollectionRun, Mention, utcnow
 from monitor.scoring import Scorer, default_scorer
 from monitor.store import Store, UpsertResult
 
+log = logging.getLogger(__name__)
 
-def ingest(store: Store, mentions: Iterable[Mention], scorer: Scorer | None = None) -> UpsertResult:
-    """Score `mentions` and upsert them; return how many were new, updated or unchanged."""
+
+def ingest(
+    store: Store,
+    mentions: Iterable[Mention],
+    scorer: Scorer | None = None,
+    *,
+    cursor: tuple[str, dict[str, object]] | None = None,
+) -> UpsertResult:
+    """Score `mentions` and upsert them (with `cursor`, in the same transaction)."""
     scored = (scorer or default_scorer()).score_mentions(mentions)
-    return store.upsert_mentions(scored)
+    return store.upsert_mentions(scored, cursor=cursor)
+
+
+def enabled_sources(settings: Settings) -> list[str]:
+    """Return the sources configured in [sources.NAME] and not switched off, in config order."""
+    return [
+        name for name, table in settings.sources.items() if table.get("enabled", True) is not False
+    ]
+
+
+def check_source_names(settings: Settings, names: Sequence[str]) -> None:
+    """Raise ConfigError for a source name no collector answers to."""
+    for name in names:
+        if name not in REGISTRY:
+            known = ", ".join(sorted(REGISTRY))
+            where = settings.config_path or "monitor.toml"
+            raise ConfigError(f"{where}: no collector is called {name!r}. Known sources: {known}.")
+
+
+def make_http(settings: Settings) -> HttpClient:
+    """Return the HTTP client collectors share, with the configured User-Agent and timeout."""
+    return HttpClient(
+        user_agent=settings.user_agent or DEFAULT_USER_AGENT, timeout=settings.http_timeout
+    )
+
+
+def collect(
+    store: Store,
+    settings: Settings,
+    *,
+    only: Sequence[str] = (),
+    http: HttpClient | None = None,
+    now: datetime | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> list[CollectionRun]:
+    """Run every enabled source once (or just `only`) and return each source's run record."""
+    names = list(only) or enabled_sources(settings)
+    check_source_names(settings, names)
+    own_http = http is None
+    client = http or make_http(settings)
+    try:
+        return [
+            run_source(store, settings, name, http=client, now=now, on_progress=on_progress)
+            for name in names
+        ]
+    finally:
+        if own_http:
+            client.close()
+
+
+def run_source(
+    store: Store,
+    settings: Settings,
+    name: str,
+    *,
+    http: HttpClient,
+    now: datetime | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> CollectionRun:
+    """Collect one source, store what matches, and record the run: never raises for the source."""
+    run = store.start_run(name)
+    if on_progress:
+        on_progress(f"{name}: collecting")
+    try:
+        collector = REGISTRY[name]()
+        ctx = CollectContext(
+            source=name,
+            brand=settings.brand,
+            options=settings.sources.get(name, {}),
+            secrets=settings.secrets,
+            cursor=store.get_cursor(name),
+            http=http,
+            now=now or utcnow(),
+            config_path=settings.config_path,
+            progress=on_progress,
+        )
+        collected = list(collector.collect(ctx))
+        if getattr(collector, "always_about_brand", False):
+            kept = collected
+        else:
+            matcher = BrandMatcher(settings.brand)
+            kept = [m for m in collected if matcher.matches(m.full_text)]
+        result = ingest(store, kept, cursor=(name, ctx.cursor))
+        run.new, run.updated = result.new, result.updated
+        run.unchanged, run.duplicates = result.unchanged, result.duplicates
+        run.skipped = len(collected) - len(kept)
+        run.status = "partial" if ctx.problems else "ok"
+        run.error = "\n".join(ctx.problems)
+    except (CollectorError, FetchError, ConfigError) as failure:
+        run.status, run.error = "failed", str(failure)
+    except Exception as failure:  # one source's bug must not stop the others
+        log.exception("collector %s crashed", name)
+        run.status, run.error = "failed", f"unexpected error: {type(failure).__name__}: {failure}"
+    run.error = redact_secrets(run.error, settings.secrets)
+    store.finish_run(run)
+    if on_progress:
+        on_progress(f"{name}: {run.status}")
+    return run
+
+
+@dataclass
+class ImportReport:
+    """What an import did, row by row."""
+
+    path: Path
+    source: str
+    rows: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    skipped: int = 0  # rows that do not name the brand (only with match=True)
+    failed: int = 0
+    problems: list[str] = field(default_factory=list)  # the first MAX_PROBLEMS, by line
+
+    def summary(self) -> str:
+        """Return one line a person can read."""
+        return (
+            f"{self.rows:,} rows from {self.path.name} as source {self.source!r}: "
+            f"{self.new:,} new, {self.updated:,} updated, {self.unchanged:,} unchanged, "
+            f"{self.duplicates:,} duplicates, {self.skipped:,} skipped, {self.failed:,} failed"
+        )
+
+
+MAX_PROBLEMS = 20
+IMPORT_BATCH = 2000
+
+
+def import_file(
+    store: Store,
+    settings: Settings,
+    path: Path,
+    *,
+    fmt: str,
+    source: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    match: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import a file of mentions (backfill or vendor export); re-importing changes nothing.
+
+    Rows are stored as they are (a backfill is already about the brand) unless `match`,
+    which keeps only rows naming the brand. Unreadable rows are counted and reported by
+    line; they never stop the others. Raises ImportFileError if the file cannot be read.
+    """
+    source = source or importers.DEFAULT_SOURCE.get(fmt, "import")
+    report = ImportReport(path=path, source=source)
+    convert = importers.converter(fmt, source, mapping or {})
+    matcher = BrandMatcher(settings.brand) if match else None
+    run = store.start_run(f"import:{source}")
+    batch: list[Mention] = []
+
+    def flush() -> None:
+        result = ingest(store, batch)
+        report.new += result.new
+        report.updated += result.updated
+        report.unchanged += result.unchanged
+        report.duplicates += result.duplicates
+        batch.clear()
+        if on_progress:
+            on_progress(report.rows)
+
+    def problem(line: int, reason: str) -> None:
+        report.failed += 1
+        if len(report.problems) < MAX_PROBLEMS:
+            report.problems.append(f"line {line}: {reason}")
+
+    try:
+        for record in importers.read_records(path, fmt):
+            report.rows += 1
+            if "__error__" in record.data:
+                problem(record.line, str(record.data["__error__"]))
+                continue
+            try:
+                mention = convert(record)
+            except ValueError as reason:
+                problem(record.line, str(reason))
+                continue
+            if matcher is not None and not matcher.matches(mention.full_text):
+                report.skipped += 1
+                continue
+            batch.append(mention)
+            if len(batch) >= IMPORT_BATCH:
+                flush()
+        flush()
+    except importers.ImportFileError as failure:
+        run.status, run.error = "failed", str(failure)
+        store.finish_run(run)
+        raise
+    run.new, run.updated, run.unchanged = report.new, report.updated, report.unchanged
+    run.duplicates, run.skipped = report.duplicates, report.skipped
+    run.status = "partial" if report.failed else "ok"
+    if report.failed:
+        run.error = f"{report.failed} rows could not be imported: " + "; ".join(report.problems)
+    store.finish_run(run)
+    return report

@@ -94,6 +94,33 @@ mentions = sa.Table(
     sa.Index("ix_mentions_day_source_label", "published_day", "source", "label", "compound"),
     sa.Index("ix_mentions_label_engagement", "label", "engagement"),
     sa.Index("ix_mentions_content_hash", "content_hash"),
+    sa.Index("ix_mentions_canonical_url", "canonical_url"),
+)
+
+# The same story seen again: from another feed (same canonical URL) or another source
+# (same normalised text). It is one mention; each further arrival is a sighting.
+sightings = sa.Table(
+    "sightings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "mention_id", sa.Integer, sa.ForeignKey("mentions.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(256), nullable=False),
+    sa.Column("url", sa.Text, nullable=False, default=""),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("source", "external_id", name="uq_sightings_source_external_id"),
+    sa.Index("ix_sightings_mention", "mention_id"),
+)
+
+# Where each source's last successful run got to (since-ids, since-times, ETags ...).
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 events = sa.Table(
@@ -116,6 +143,8 @@ collection_runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("new", sa.Integer, nullable=False, default=0),
     sa.Column("updated", sa.Integer, nullable=False, default=0),
+    sa.Column("unchanged", sa.Integer, nullable=False, default=0),
+    sa.Column("duplicates", sa.Integer, nullable=False, default=0),
     sa.Column("skipped", sa.Integer, nullable=False, default=0),
     sa.Column("error", sa.Text, nullable=False, default=""),
     sa.Index("ix_collection_runs_source_started", "source", "started_at"),
@@ -180,15 +209,19 @@ MENTION_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class UpsertResult:
-    """What an upsert did: rows inserted, rows changed in place, rows already up to date."""
+    """What an upsert did with each mention it was given."""
 
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
+    new: int = 0  # stored as a new mention
+    updated: int = 0  # already stored; changed in place (engagement grew, text edited)
+    unchanged: int = 0  # already stored, or already a sighting, exactly as given
+    duplicates: int = 0  # a story already stored from elsewhere: kept as a sighting
 
     def __add__(self, other: UpsertResult) -> UpsertResult:
         return UpsertResult(
-            self.new + other.new, self.updated + other.updated, self.unchanged + other.unchanged
+            self.new + other.new,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+            self.duplicates + other.duplicates,
         )
 
 
@@ -300,49 +333,146 @@ class Store:
 
     # -- mentions -----------------------------------------------------------------------------
 
-    def upsert_mentions(self, items: Iterable[Mention]) -> UpsertResult:
-        """Insert new mentions and update changed ones in place, keyed on (source, external_id).
+    def upsert_mentions(
+        self, items: Iterable[Mention], *, cursor: tuple[str, dict[str, Any]] | None = None
+    ) -> UpsertResult:
+        """Store scored mentions: insert new ones, update changed ones in place, and keep a
+        story already stored from elsewhere as a sighting of it.
 
-        Mentions must be scored already. Running the same input twice changes nothing.
+        Keyed on (source, external_id), so running the same input twice changes nothing.
+        Everything, and the source's new `cursor` when given, is written in one transaction:
+        a cursor never runs ahead of the data it covers.
         """
-        total = UpsertResult()
-        batch: dict[tuple[str, str], dict[str, Any]] = {}
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
         for mention in items:
             row = _mention_row(mention)
-            batch[(row["source"], row["external_id"])] = row  # a later duplicate wins
-            if len(batch) >= UPSERT_BATCH:
-                total += self._upsert_batch(list(batch.values()))
-                batch.clear()
-        if batch:
-            total += self._upsert_batch(list(batch.values()))
-        return total
-
-    def _upsert_batch(self, rows: list[dict[str, Any]]) -> UpsertResult:
+            rows[(row["source"], row["external_id"])] = row  # a later duplicate wins
+        ordered = list(rows.values())
+        total = UpsertResult()
         with self.engine.begin() as conn:
-            stored = self._stored_fingerprints(conn, rows)
-            pending = [
-                row
-                for row in rows
-                if stored.get((row["source"], row["external_id"])) != _fingerprint(row)
-            ]
-            new = sum((row["source"], row["external_id"]) not in stored for row in pending)
-            if pending:
-                conn.execute(self._upsert_statement(), pending)
+            for start in range(0, len(ordered), UPSERT_BATCH):
+                total += self._upsert_batch(conn, ordered[start : start + UPSERT_BATCH])
+            if cursor is not None:
+                self._save_cursor(conn, *cursor)
+            if total.new or total.updated or total.duplicates:
                 version = conn.execute(
                     sa.select(meta.c.value).where(meta.c.key == "data_version")
                 ).scalar_one_or_none()
                 self._set_meta(conn, "data_version", str(int(version or 0) + 1))
-        return UpsertResult(new=new, updated=len(pending) - new, unchanged=len(rows) - len(pending))
+        return total
+
+    def _upsert_batch(self, conn: Connection, rows: list[dict[str, Any]]) -> UpsertResult:
+        stored = self._stored_fingerprints(conn, rows)
+        already_sighted = self._stored_sightings(conn, rows)
+        changed = [r for r in rows if _key(r) in stored and stored[_key(r)] != _fingerprint(r)]
+        unchanged = sum(_key(r) in already_sighted for r in rows) + sum(
+            _key(r) in stored and stored[_key(r)] == _fingerprint(r) for r in rows
+        )
+        candidates = [r for r in rows if _key(r) not in stored and _key(r) not in already_sighted]
+        by_url, by_hash = self._stored_stories(conn, candidates)
+        new: list[dict[str, Any]] = []
+        sighted: list[tuple[dict[str, Any], int | dict[str, Any]]] = []  # (row, id or new row)
+        for row in candidates:
+            original = _same_story(row, by_url, by_hash)
+            if original is None:
+                new.append(row)
+                # Later rows in this batch may repeat this one.
+                if row["canonical_url"]:
+                    by_url.setdefault(row["canonical_url"], row)
+                if _text_identifies_story(row):
+                    by_hash.setdefault(row["content_hash"], []).append((row, row["source"]))
+            else:
+                sighted.append((row, original))
+        if new or changed:
+            conn.execute(self._upsert_statement(), new + changed)
+        if sighted:
+            self._insert_sightings(conn, sighted)
+        return UpsertResult(
+            new=len(new), updated=len(changed), unchanged=unchanged, duplicates=len(sighted)
+        )
+
+    def _stored_sightings(
+        self, conn: Connection, rows: list[dict[str, Any]]
+    ) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        for source, ids in _ids_by_source(rows).items():
+            query = sa.select(sightings.c.source, sightings.c.external_id).where(
+                sightings.c.source == source, sightings.c.external_id.in_(ids)
+            )
+            found.update((row[0], row[1]) for row in conn.execute(query))
+        return found
+
+    def _stored_stories(
+        self, conn: Connection, rows: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any], dict[str, list[tuple[Any, str]]]]:
+        """Return stored mentions that rows may repeat: by canonical URL, and by text hash."""
+        urls = {r["canonical_url"] for r in rows if r["canonical_url"]}
+        hashes = {r["content_hash"] for r in rows if _text_identifies_story(r)}
+        by_url: dict[str, Any] = {}
+        by_hash: dict[str, list[tuple[Any, str]]] = {}
+        if not urls and not hashes:
+            return by_url, by_hash
+        c = mentions.c
+        query = (
+            sa.select(c.id, c.source, c.canonical_url, c.content_hash)
+            .where(sa.or_(c.canonical_url.in_(urls), c.content_hash.in_(hashes)))
+            .order_by(c.id)
+        )
+        for found in conn.execute(query):
+            if found.canonical_url in urls:
+                by_url.setdefault(found.canonical_url, found.id)
+            if found.content_hash in hashes:
+                by_hash.setdefault(found.content_hash, []).append((found.id, found.source))
+        return by_url, by_hash
+
+    def _insert_sightings(
+        self, conn: Connection, sighted: list[tuple[dict[str, Any], int | dict[str, Any]]]
+    ) -> None:
+        # Originals inserted in this same batch have no id yet: look them up now.
+        pending = [o for _, o in sighted if isinstance(o, dict)]
+        ids: dict[tuple[str, str], int] = {}
+        for source, external_ids in _ids_by_source(pending).items():
+            query = sa.select(mentions.c.id, mentions.c.external_id).where(
+                mentions.c.source == source, mentions.c.external_id.in_(external_ids)
+            )
+            ids.update({(source, row.external_id): row.id for row in conn.execute(query)})
+        conn.execute(
+            sa.insert(sightings),
+            [
+                {
+                    "mention_id": ids[_key(original)] if isinstance(original, dict) else original,
+                    "source": row["source"],
+                    "external_id": row["external_id"],
+                    "url": row["url"],
+                    "seen_at": row["collected_at"],
+                }
+                for row, original in sighted
+            ],
+        )
+
+    def get_cursor(self, source: str) -> dict[str, Any]:
+        """Return the state the last successful run of `source` left ({} before the first)."""
+        with self.engine.connect() as conn:
+            state = conn.execute(
+                sa.select(cursors.c.state).where(cursors.c.source == source)
+            ).scalar_one_or_none()
+        return dict(state) if state else {}
+
+    def _save_cursor(self, conn: Connection, source: str, state: dict[str, Any]) -> None:
+        conn.execute(sa.delete(cursors).where(cursors.c.source == source))
+        conn.execute(sa.insert(cursors).values(source=source, state=state, updated_at=utcnow()))
+
+    def count_sightings(self) -> int:
+        """Return how many repeat arrivals of stored stories were kept as sightings."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(sightings)).scalar_one())
 
     def _stored_fingerprints(
         self, conn: Connection, rows: list[dict[str, Any]]
     ) -> dict[tuple[str, str], tuple[Any, ...]]:
-        by_source: dict[str, list[str]] = {}
-        for row in rows:
-            by_source.setdefault(row["source"], []).append(row["external_id"])
         columns = [mentions.c[name] for name in MUTABLE_COLUMNS]
         stored: dict[tuple[str, str], tuple[Any, ...]] = {}
-        for source, ids in by_source.items():
+        for source, ids in _ids_by_source(rows).items():
             query = sa.select(mentions.c.source, mentions.c.external_id, *columns).where(
                 mentions.c.source == source, mentions.c.external_id.in_(ids)
             )
@@ -508,6 +638,8 @@ class Store:
                     status=run.status,
                     new=run.new,
                     updated=run.updated,
+                    unchanged=run.unchanged,
+                    duplicates=run.duplicates,
                     skipped=run.skipped,
                     error=run.error,
                 )
@@ -529,6 +661,8 @@ class Store:
                     status=row.status,
                     new=row.new,
                     updated=row.updated,
+                    unchanged=row.unchanged,
+                    duplicates=row.duplicates,
                     skipped=row.skipped,
                     error=row.error,
                 )
@@ -552,7 +686,7 @@ def _mention_row(mention: Mention) -> dict[str, Any]:
         "source": mention.source,
         "external_id": mention.external_id,
         "url": mention.url,
-        "canonical_url": mention.canonical_url or mention.url,
+        "canonical_url": mention.canonical_url,
         "author": mention.author,
         "title": mention.title,
         "text": mention.text,
@@ -571,6 +705,45 @@ def _mention_row(mention: Mention) -> dict[str, Any]:
         "content_hash": mention.content_hash,
         "extra": mention.extra,
     }
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str]:
+    return (row["source"], row["external_id"])
+
+
+def _ids_by_source(rows: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for row in rows:
+        grouped.setdefault(row["source"], []).append(row["external_id"])
+    return grouped
+
+
+# Short texts ("This.", "lol") repeat by chance; only longer ones identify a story.
+MIN_STORY_TEXT = 40
+
+
+def _text_identifies_story(row: dict[str, Any]) -> bool:
+    return len(row["title"]) + len(row["text"]) >= MIN_STORY_TEXT
+
+
+def _same_story(
+    row: dict[str, Any],
+    by_url: dict[str, Any],
+    by_hash: dict[str, list[tuple[Any, str]]],
+) -> Any:
+    """Return the stored mention (id, or a row of this batch) `row` repeats, or None.
+
+    The same canonical URL is the same story from any source. The same normalised text is
+    the same story only from another source: within one source, two posts may say the
+    same words and still be two people.
+    """
+    if row["canonical_url"] and row["canonical_url"] in by_url:
+        return by_url[row["canonical_url"]]
+    if _text_identifies_story(row):
+        for original, source in by_hash.get(row["content_hash"], []):
+            if source != row["source"]:
+                return original
+    return None
 
 
 def _fingerprint(row: dict[str, Any]) -> tuple[Any, ...]:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from monitor.models import Mention
 from monitor.scoring import default_scorer
 from monitor.store import Store
+from tests.replay import ReplayServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("REPMON_SHARED", ROOT.parent / "shared"))
@@ -185,3 +186,10 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]
     db = Store(url)
     yield db
     db.close()
+
+
+@pytest.fixture
+def replay_server() -> Iterator[ReplayServer]:
+    """Return a running loopback HTTP server that replays canned responses."""
+    with ReplayServer() as server:
+        yield server

@@ -197,7 +197,12 @@ def test_overview_shows_demo_kpis_charts_and_worst_mentions(db: Store) -> None:
 
     assert any("Demo data" in info.value for info in at.info)
     charts = at.get("plotly_chart")
-    assert len(charts) == 2  # the timeline and the by-source bars
+    # The timeline, the star ratings of the demo's app reviews, and the by-source bars.
+    assert [chart.key for chart in charts] == [
+        "overview_timeline",
+        "overview_ratings",
+        "overview_sources",
+    ]
     assert "Breach disclosed" in charts[0].proto.spec
 
     subheaders = [s.value for s in at.subheader]

@@ -236,7 +236,8 @@ def test_overview_screenshot_is_not_blank(page: Any, server: Server, tmp_path: P
     # make the viewport tall enough for the whole overview.
     page.set_viewport_size({"width": 1400, "height": 2600})
     open_overview(page, server)
-    expect(page.locator(".js-plotly-plot")).to_have_count(2)
+    # The timeline, the star ratings of the demo's reviews, and the by-source bars.
+    expect(page.locator(".js-plotly-plot")).to_have_count(3)
     heading = page.get_by_role("heading", name="What is hurting us")
     table = heading.locator('xpath=following::*[@data-testid="stDataFrame"][1]')
     expect(table.locator("table").first).to_have_attribute("aria-rowcount", "11")

@@ -40,8 +40,8 @@ def test_engagement_is_updated_in_place_and_publication_time_kept(any_store: Sto
 def test_same_external_id_from_another_source_is_another_mention(any_store: Store) -> None:
     any_store.upsert_mentions(
         [
-            make_mention(source="reddit", external_id="1"),
-            make_mention(source="news", external_id="1"),
+            make_mention(source="reddit", external_id="1", text="Northwind thread"),
+            make_mention(source="news", external_id="1", text="Northwind headline"),
         ]
     )
     assert any_store.count_mentions() == 2
@@ -217,3 +217,68 @@ def test_printed_urls_hide_the_password() -> None:
     assert "hunter2-secret" not in shown
     assert "db.internal/monitor" in shown
     assert "hunter2" not in repr(Store.__new__(Store).__class__)  # the class repr has no URL either
+
+
+STORY = "Northwind Bank confirms that card data of 2.3 million customers was exposed"
+
+
+def test_same_link_from_another_feed_is_a_sighting_not_a_mention(any_store: Store) -> None:
+    url = "https://news.example/northwind-breach"
+    first = make_mention(source="news", external_id="google-1", text=STORY, canonical_url=url)
+    again = make_mention(
+        source="news", external_id="bing-9", text=STORY + " (updated)", canonical_url=url
+    )
+    assert any_store.upsert_mentions([first]).new == 1
+    result = any_store.upsert_mentions([again])
+    assert (result.new, result.duplicates) == (0, 1)
+    assert any_store.count_mentions() == 1
+    assert any_store.count_sightings() == 1
+    rerun = any_store.upsert_mentions([first, again])
+    assert (rerun.new, rerun.duplicates, rerun.unchanged) == (0, 0, 2)
+    assert any_store.count_sightings() == 1
+
+
+def test_same_text_from_another_source_is_a_sighting(any_store: Store) -> None:
+    result = any_store.upsert_mentions(
+        [
+            make_mention(source="news", external_id="n1", text=STORY),
+            make_mention(source="hackernews", external_id="h1", text=STORY.upper() + "!"),
+        ]
+    )
+    assert (result.new, result.duplicates) == (1, 1)
+    assert any_store.count_sightings() == 1
+
+
+def test_same_text_within_one_source_is_two_people(any_store: Store) -> None:
+    result = any_store.upsert_mentions(
+        [make_mention(source="twitter", external_id=str(i), text=STORY) for i in range(3)]
+    )
+    assert result.new == 3
+
+
+def test_short_texts_are_never_merged(any_store: Store) -> None:
+    result = any_store.upsert_mentions(
+        [
+            make_mention(source="reddit", text="Northwind again"),
+            make_mention(source="news", text="Northwind again"),
+        ]
+    )
+    assert result.new == 2
+
+
+def test_cursor_is_saved_with_the_data_it_covers(any_store: Store) -> None:
+    assert any_store.get_cursor("news") == {}
+    any_store.upsert_mentions(
+        [make_mention(source="news")], cursor=("news", {"etag": {"u": "W/1"}})
+    )
+    assert any_store.get_cursor("news") == {"etag": {"u": "W/1"}}
+
+
+def test_a_failed_write_leaves_neither_mentions_nor_cursor(any_store: Store) -> None:
+    good = make_mention(source="news", external_id="ok")
+    bad = make_mention(source="news", external_id="bad")
+    bad.label = None  # refused by the store, after the good one was prepared
+    with pytest.raises(ValueError, match="unscored"):
+        any_store.upsert_mentions([good, bad], cursor=("news", {"since": "later"}))
+    assert any_store.count_mentions() == 0
+    assert any_store.get_cursor("news") == {}

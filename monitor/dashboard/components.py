@@ -141,6 +141,47 @@ def timeline_figure(series: pd.DataFrame, events: Sequence[Event], window: Windo
     return figure
 
 
+def rating_figure(series: pd.DataFrame, events: Sequence[Event]) -> go.Figure:
+    """Return the daily mean star rating (dots) and its 7-day mean (line), 1 to 5 stars."""
+    figure = go.Figure()
+    figure.add_scatter(
+        x=series.index,
+        y=series["mean_rating"],
+        mode="markers",
+        name="daily mean",
+        marker={"color": "#ffa000", "size": 6},
+        customdata=series["ratings"],
+        hovertemplate="%{x|%Y-%m-%d}: %{y:.2f} ★ (%{customdata} ratings)<extra></extra>",
+    )
+    figure.add_scatter(
+        x=series.index,
+        y=series["rolling_mean_rating"],
+        mode="lines",
+        name="7-day mean",
+        line={"color": "#e65100", "width": 2.5},
+        hovertemplate="%{x|%Y-%m-%d}: %{y:.2f} ★ over 7 days<extra></extra>",
+    )
+    for event in events:
+        x = event.at.strftime("%Y-%m-%d %H:%M")
+        dash = "solid" if event.kind == "disclosure" else "dot"
+        figure.add_shape(
+            type="line",
+            x0=x,
+            x1=x,
+            yref="paper",
+            y0=0,
+            y1=1,
+            line={"color": EVENT_COLOUR, "dash": dash, "width": 1},
+        )
+    figure.update_layout(
+        height=260,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        yaxis={"title": "stars", "range": [0.8, 5.2], "tickvals": [1, 2, 3, 4, 5]},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return figure
+
+
 def _plain(text: str) -> str:
     """Return text safe for a plotly annotation, which would otherwise read HTML-like tags."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -14,7 +14,7 @@ import streamlit as st
 
 from monitor import config as config_module
 from monitor.config import Settings
-from monitor.models import Event, MentionQuery
+from monitor.models import CollectionRun, Event, MentionQuery
 from monitor.reports import mentions_csv
 from monitor.store import Store
 
@@ -109,6 +109,11 @@ def time_bounds(database_url: str, version: int) -> tuple[pd.Timestamp, pd.Times
     del version
     bounds = store(database_url).time_bounds()
     return (pd.Timestamp(bounds[0]), pd.Timestamp(bounds[1])) if bounds else None
+
+
+def recent_runs(database_url: str, limit: int = 50) -> list[CollectionRun]:
+    """Return the latest collection runs (not cached: runs change without data changing)."""
+    return store(database_url).recent_runs(limit)
 
 
 def events(current: Settings) -> tuple[Event, ...]:

@@ -39,6 +39,14 @@ st.plotly_chart(
     components.timeline_figure(series, data.events(settings), view.window), key="overview_timeline"
 )
 
+if "ratings" in series and series["ratings"].sum() > 0:
+    st.subheader("Star rating of reviews")
+    st.caption(
+        f"{span.describe()}; sources with star ratings among {view.describe_sources()}. Dots: the "
+        "mean rating of each UTC day's reviews; line: the mean over the last 7 days."
+    )
+    st.plotly_chart(components.rating_figure(series, data.events(settings)), key="overview_ratings")
+
 left, right = st.columns(2)
 with left:
     st.subheader("By source")

@@ -1,0 +1,133 @@
+"""What every collector is: a class that yields Mentions from one kind of source.
+
+A collector never writes to the store. It reads its options (the `[sources.NAME]` table of
+monitor.toml), its secrets, and the cursor its last successful run left, yields mentions,
+and updates `ctx.cursor` to describe what it has now seen. The pipeline stores the mentions
+and the new cursor in one transaction, so a cursor never runs ahead of its data.
+
+Adding a source is one new module with one class decorated by `@register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from monitor.collectors.http import HttpClient
+from monitor.config import BrandConfig, ConfigError
+from monitor.models import Mention
+
+
+class CollectorError(Exception):
+    """A source failed as a whole; the message says what, which input, and what to do."""
+
+
+@dataclass
+class CollectContext:
+    """Everything a collector may use during one run."""
+
+    source: str
+    brand: BrandConfig
+    options: Mapping[str, Any]
+    secrets: Mapping[str, Any]
+    cursor: dict[str, Any]
+    http: HttpClient
+    now: datetime
+    config_path: Path | None = None
+    # Problems with one input (a feed, a subreddit) that did not stop the others.
+    problems: list[str] = field(default_factory=list)
+    progress: Callable[[str], None] | None = None
+
+    def warn(self, problem: str) -> None:
+        """Record a problem with one input and carry on with the rest."""
+        self.problems.append(problem)
+
+    # -- typed option readers that fail with the config key named ------------------------
+
+    def _where(self, key: str) -> str:
+        return f"{self.config_path or 'monitor.toml'}: [sources.{self.source}] {key}"
+
+    def option_bool(self, key: str, default: bool) -> bool:
+        """Return a true/false option."""
+        value = self.options.get(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self._where(key)} must be true or false.")
+        return value
+
+    def option_int(self, key: str, default: int, *, minimum: int = 0) -> int:
+        """Return a whole-number option no smaller than `minimum`."""
+        value = self.options.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ConfigError(f"{self._where(key)} must be a whole number >= {minimum}.")
+        return value
+
+    def option_str(self, key: str, default: str) -> str:
+        """Return a text option."""
+        value = self.options.get(key, default)
+        if not isinstance(value, str):
+            raise ConfigError(f'{self._where(key)} must be a string, e.g. {key} = "...".')
+        return value
+
+    def option_strings(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Return a list-of-strings option."""
+        value = self.options.get(key, list(default))
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f'{self._where(key)} must be a list of strings, e.g. ["a", "b"].')
+        return tuple(v.strip() for v in value)
+
+    def option_duration(self, key: str, default: str) -> timedelta:
+        """Return a duration option written like "15m", "6h" or "3d"."""
+        raw = self.options.get(key, default)
+        try:
+            return parse_duration(raw)
+        except ValueError:
+            raise ConfigError(
+                f'{self._where(key)} = {raw!r} is not a duration like "6h" or "3d".'
+            ) from None
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Return the timedelta of "90s", "15m", "6h", "3d" or "2w"; raise ValueError otherwise."""
+    if not isinstance(value, str) or len(value) < 2 or value[-1] not in _UNITS:
+        raise ValueError(f"not a duration: {value!r}")
+    try:
+        amount = float(value[:-1])
+    except ValueError:
+        raise ValueError(f"not a duration: {value!r}") from None
+    if amount < 0:
+        raise ValueError(f"negative duration: {value!r}")
+    return timedelta(seconds=amount * _UNITS[value[-1]])
+
+
+class Collector(Protocol):
+    """A source of mentions."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    # True for sources whose every item is about the brand by construction (reviews of the
+    # brand's own app, which seldom name the company): the pipeline then skips brand matching.
+    always_about_brand: ClassVar[bool]
+
+    def collect(self, ctx: CollectContext) -> Iterator[Mention]:
+        """Yield the mentions newer than `ctx.cursor` and update the cursor."""
+        ...
+
+
+C = TypeVar("C", bound=type[Collector])
+
+# Source name -> collector class. The one place a name maps to code.
+REGISTRY: dict[str, type[Collector]] = {}
+
+
+def register(cls: C) -> C:
+    """Add a collector class to the registry under its `name`."""
+    if cls.name in REGISTRY:
+        raise ValueError(f"two collectors are named {cls.name!r}")
+    REGISTRY[cls.name] = cls
+    return cls

@@ -1,0 +1,77 @@
+"""Does a text mention the brand? Pure functions, shared by every source.
+
+Rules:
+- Terms (the name and aliases) match on word boundaries, case-insensitively, except a term
+  written in capitals only (an acronym such as "NWB") which must appear in capitals: "nwb"
+  in running text is rarely the brand.
+- A cashtag ("$HD") matches when not preceded by another "$" ("$GE$HD" names $HD; "$$HD"
+  does not) and not followed by a letter or digit. An @handle matches whole.
+- Exclusions win: a text that names the brand only inside a look-alike ("Northwind
+  Traders") does not match; one that also names the brand elsewhere does.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from monitor.config import BrandConfig
+
+
+def _fold(text: str) -> str:
+    # NFKC turns full-width and stylised letters into plain ones; keep length-preserving
+    # for the common case so spans stay meaningful.
+    return unicodedata.normalize("NFKC", text)
+
+
+def _term_pattern(term: str) -> re.Pattern[str]:
+    escaped = re.escape(term)
+    if term.startswith("$"):
+        return re.compile(rf"(?<!\$){escaped}(?![\w])", re.IGNORECASE)
+    if term.startswith("@"):
+        return re.compile(rf"(?<![\w@]){escaped}(?![\w])", re.IGNORECASE)
+    flags = 0 if term.isupper() and len(term) <= 5 else re.IGNORECASE
+    # \b fails next to punctuation ("northwindbank.com"), so assert the neighbours instead;
+    # a "$" or "@" before the term makes it part of a cashtag or handle, not the word.
+    return re.compile(rf"(?<![\w$@]){escaped}(?![\w])", flags)
+
+
+@dataclass(frozen=True)
+class BrandMatcher:
+    """Decides whether texts mention one brand."""
+
+    brand: BrandConfig
+
+    def __post_init__(self) -> None:
+        terms = sorted(self.brand.terms, key=len, reverse=True)
+        object.__setattr__(self, "_terms", tuple(_term_pattern(_fold(t)) for t in terms))
+        excludes = sorted(self.brand.exclude, key=len, reverse=True)
+        object.__setattr__(self, "_excludes", tuple(_term_pattern(_fold(t)) for t in excludes))
+
+    def matches(self, text: str) -> bool:
+        """Return True when `text` names the brand outside every exclusion."""
+        return bool(self.matched_terms(text))
+
+    def matched_terms(self, text: str) -> list[str]:
+        """Return the brand terms found in `text` after blanking out exclusions."""
+        folded = _fold(text)
+        for pattern in self._excludes:  # type: ignore[attr-defined]
+            folded = pattern.sub(lambda m: " " * len(m.group(0)), folded)
+        found = []
+        for pattern in self._terms:  # type: ignore[attr-defined]
+            hit = pattern.search(folded)
+            if hit:
+                found.append(hit.group(0))
+        return found
+
+
+def search_query(brand: BrandConfig) -> str:
+    """Return a web-search query for the brand: quoted terms OR'ed, exclusions negated.
+
+    Handles and cashtags are left out: news search engines drop the sigil and match noise.
+    """
+    terms = [t for t in brand.terms if not t.startswith(("@", "$"))]
+    query = " OR ".join(f'"{t}"' for t in terms)
+    excluded = " ".join(f'-"{t}"' for t in brand.exclude)
+    return f"{query} {excluded}".strip()
