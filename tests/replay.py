@@ -108,6 +108,9 @@ class ReplayServer:
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
+                if self.close_connection:
+                    # Say so when this answer ends the connection, or a client may reuse it.
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 if body and self.command != "HEAD":
                     self.wfile.write(body)
@@ -118,7 +121,10 @@ class ReplayServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits up to one interval, once per test.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base(self) -> str:

@@ -3,6 +3,14 @@
 Importing this package registers every bundled collector.
 """
 
+# Importing a collector module registers it: one line per bundled source.
+from monitor.collectors import (
+    hackernews,
+    mastodon,
+    news,
+    reddit,
+    reviews,
+)
 from monitor.collectors.base import (
     REGISTRY,
     CollectContext,
@@ -17,6 +25,11 @@ __all__ = [
     "CollectContext",
     "Collector",
     "CollectorError",
+    "hackernews",
+    "mastodon",
+    "news",
     "parse_duration",
+    "reddit",
     "register",
+    "reviews",
 ]

@@ -10,7 +10,7 @@ Adding a source is one new module with one class decorated by `@register`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from monitor.collectors.http import HttpClient
 from monitor.config import BrandConfig, ConfigError
-from monitor.models import Mention
+from monitor.models import Mention, safe_http_url
 
 
 class CollectorError(Exception):
@@ -47,35 +47,53 @@ class CollectContext:
 
     # -- typed option readers that fail with the config key named ------------------------
 
-    def _where(self, key: str) -> str:
+    def where(self, key: str) -> str:
+        """Return "monitor.toml: [sources.NAME] key", the start of a config error message."""
         return f"{self.config_path or 'monitor.toml'}: [sources.{self.source}] {key}"
+
+    def check_keys(self, known: Iterable[str]) -> None:
+        """Raise ConfigError for an option key the collector does not know (usually a typo)."""
+        allowed = {"enabled", *known}
+        unknown = sorted(set(self.options) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"{self.config_path or 'monitor.toml'}: unknown key [sources.{self.source}] "
+                f"'{unknown[0]}'. Known keys: {', '.join(sorted(allowed))}."
+            )
+
+    def option_url(self, key: str, default: str) -> str:
+        """Return an http(s) address option without a trailing slash."""
+        url = safe_http_url(self.option_str(key, default).strip()).rstrip("/")
+        if not url:
+            raise ConfigError(f'{self.where(key)} must be an http(s) address, e.g. "{default}".')
+        return url
 
     def option_bool(self, key: str, default: bool) -> bool:
         """Return a true/false option."""
         value = self.options.get(key, default)
         if not isinstance(value, bool):
-            raise ConfigError(f"{self._where(key)} must be true or false.")
+            raise ConfigError(f"{self.where(key)} must be true or false.")
         return value
 
     def option_int(self, key: str, default: int, *, minimum: int = 0) -> int:
         """Return a whole-number option no smaller than `minimum`."""
         value = self.options.get(key, default)
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ConfigError(f"{self._where(key)} must be a whole number >= {minimum}.")
+            raise ConfigError(f"{self.where(key)} must be a whole number >= {minimum}.")
         return value
 
     def option_str(self, key: str, default: str) -> str:
         """Return a text option."""
         value = self.options.get(key, default)
         if not isinstance(value, str):
-            raise ConfigError(f'{self._where(key)} must be a string, e.g. {key} = "...".')
+            raise ConfigError(f'{self.where(key)} must be a string, e.g. {key} = "...".')
         return value
 
     def option_strings(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
         """Return a list-of-strings option."""
         value = self.options.get(key, list(default))
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(f'{self._where(key)} must be a list of strings, e.g. ["a", "b"].')
+            raise ConfigError(f'{self.where(key)} must be a list of strings, e.g. ["a", "b"].')
         return tuple(v.strip() for v in value)
 
     def option_duration(self, key: str, default: str) -> timedelta:
@@ -85,7 +103,7 @@ class CollectContext:
             return parse_duration(raw)
         except ValueError:
             raise ConfigError(
-                f'{self._where(key)} = {raw!r} is not a duration like "6h" or "3d".'
+                f'{self.where(key)} = {raw!r} is not a duration like "6h" or "3d".'
             ) from None
 
 

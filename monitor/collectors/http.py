@@ -156,7 +156,9 @@ class HttpClient:
                 final_url = str(response.url)
                 if status in RETRY_STATUSES:
                     error = FetchError(final_url, f"HTTP {status} {response.reason_phrase}", status)
-                    raise _Retryable(error, _retry_after(response.headers.get("retry-after")))
+                    raise _Retryable(
+                        error, retry_after_seconds(response.headers.get("retry-after"))
+                    )
                 if status >= 400:
                     raise FetchError(final_url, f"HTTP {status} {response.reason_phrase}", status)
                 body = self._read_capped(response, final_url)
@@ -190,7 +192,7 @@ class HttpClient:
         return b"".join(chunks)
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """Return the seconds a Retry-After header asks for (seconds or an HTTP date)."""
     if not value:
         return None
