@@ -5,7 +5,8 @@ Rules:
   written in capitals only (an acronym such as "NWB") which must appear in capitals: "nwb"
   in running text is rarely the brand.
 - A cashtag ("$HD") matches when not preceded by another "$" ("$GE$HD" names $HD; "$$HD"
-  does not) and not followed by a letter or digit. An @handle matches whole.
+  does not) and not followed by a letter or digit. An @handle matches whole, and so does
+  the hashtag of a name of several words (#NorthwindBank for "Northwind Bank").
 - Exclusions win: a text that names the brand only inside a look-alike ("Northwind
   Traders") does not match; one that also names the brand elsewhere does.
 """
@@ -29,8 +30,8 @@ def _term_pattern(term: str) -> re.Pattern[str]:
     escaped = re.escape(term)
     if term.startswith("$"):
         return re.compile(rf"(?<!\$){escaped}(?![\w])", re.IGNORECASE)
-    if term.startswith("@"):
-        return re.compile(rf"(?<![\w@]){escaped}(?![\w])", re.IGNORECASE)
+    if term.startswith(("@", "#")):
+        return re.compile(rf"(?<![\w@#]){escaped}(?![\w])", re.IGNORECASE)
     flags = 0 if term.isupper() and len(term) <= 5 else re.IGNORECASE
     # \b fails next to punctuation ("northwindbank.com"), so assert the neighbours instead;
     # a "$" or "@" before the term makes it part of a cashtag or handle, not the word.
@@ -44,7 +45,9 @@ class BrandMatcher:
     brand: BrandConfig
 
     def __post_init__(self) -> None:
-        terms = sorted(self.brand.terms, key=len, reverse=True)
+        # A name of several words is written as one hashtag on social media: #NorthwindBank.
+        hashtags = ["#" + t.replace(" ", "") for t in self.brand.terms if " " in t.strip()]
+        terms = sorted([*self.brand.terms, *hashtags], key=len, reverse=True)
         object.__setattr__(self, "_terms", tuple(_term_pattern(_fold(t)) for t in terms))
         excludes = sorted(self.brand.exclude, key=len, reverse=True)
         object.__setattr__(self, "_excludes", tuple(_term_pattern(_fold(t)) for t in excludes))

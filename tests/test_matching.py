@@ -29,6 +29,7 @@ NORTHWIND = BrandMatcher(
         "NWB says it is investigating",
         "(Northwind)",
         "Northwind's CEO apologised",
+        "so done with #NorthwindBank",  # the hashtag of the name of several words
     ],
 )
 def test_mentions_of_the_brand_match(text: str) -> None:
@@ -46,6 +47,8 @@ def test_mentions_of_the_brand_match(text: str) -> None:
         "nwb is shorthand here for something else",  # acronym in lower case
         "Northwind Traders ships cheese",  # only the look-alike
         "NORTHWIND TRADERS RECALL",
+        "#NorthwindTraders sale",  # the look-alike's hashtag: no term in it
+        "#NorthwindBankrupt jokes",
         "",
     ],
 )

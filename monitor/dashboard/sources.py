@@ -23,8 +23,7 @@ settings = view.settings
 st.title("Sources")
 
 enabled = enabled_sources(settings)
-runs = data.recent_runs(view.database_url)
-last = latest_run_per_source(runs)
+
 
 if settings.is_demo:
     st.info(
@@ -32,31 +31,7 @@ if settings.is_demo:
         "(see the README, Sources) to collect from Reddit, news feeds, app reviews and more."
     )
 
-st.subheader("Configured sources")
-rows = []
-for name in sorted(REGISTRY):
-    run = last.get(name)
-    rows.append(
-        {
-            "source": name,
-            "enabled": name in enabled,
-            "what it reads": REGISTRY[name].description,
-            "last run (UTC)": run.started_at if run else None,
-            "status": STATUS_ICONS.get(run.status, run.status) if run else "never run",
-            "new": run.new if run else None,
-            "problem": (run.error.splitlines() or [""])[0] if run else "",
-        }
-    )
-st.dataframe(
-    pd.DataFrame(rows),
-    hide_index=True,
-    column_config={
-        "last run (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-        "problem": st.column_config.TextColumn(width="large"),
-    },
-    key="sources_table",
-)
-
+# Collect first, so the tables below already show this run's outcome.
 if st.button(
     "Collect now",
     type="primary",
@@ -83,6 +58,35 @@ if st.button(
             f"; failed: {', '.join(failed)}" if failed else ""
         )
         status.update(label=label, state="error" if failed else "complete", expanded=bool(failed))
+
+
+runs = data.recent_runs(view.database_url)
+last = latest_run_per_source(runs)
+
+st.subheader("Configured sources")
+rows = []
+for name in sorted(REGISTRY):
+    run = last.get(name)
+    rows.append(
+        {
+            "source": name,
+            "enabled": name in enabled,
+            "what it reads": REGISTRY[name].description,
+            "last run (UTC)": run.started_at if run else None,
+            "status": STATUS_ICONS.get(run.status, run.status) if run else "never run",
+            "new": run.new if run else None,
+            "problem": (run.error.splitlines() or [""])[0] if run else "",
+        }
+    )
+st.dataframe(
+    pd.DataFrame(rows),
+    hide_index=True,
+    column_config={
+        "last run (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        "problem": st.column_config.TextColumn(width="large"),
+    },
+    key="sources_table",
+)
 
 st.subheader("Recent runs")
 st.caption("The last 50 collection runs and imports, newest first. Times are UTC.")
