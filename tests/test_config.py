@@ -145,3 +145,12 @@ def test_missing_config_file_is_named(tmp_path: Path, monkeypatch: pytest.Monkey
         ConfigError, match=r"gone.toml does not exist \(named by \$MONITOR_CONFIG\)"
     ):
         load_settings()
+
+
+def test_the_example_config_loads_and_every_source_in_it_exists() -> None:
+    from monitor.collectors import REGISTRY
+    from tests.conftest import ROOT
+
+    settings = load_settings(ROOT / "monitor.example.toml")
+    assert settings.disclosure is not None
+    assert set(settings.sources) <= set(REGISTRY)
