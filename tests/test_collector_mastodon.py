@@ -311,7 +311,7 @@ def test_default_tags_come_from_the_brand_terms(store: Store, replay_server: Rep
         ({"instances": ["mastodon.social"]}, "[sources.mastodon] instances: 'mastodon.social'"),
         ({"instances": []}, "[sources.mastodon] instances must list at least one"),
         ({"tags": ["breach-news"]}, "[sources.mastodon] tags: 'breach-news' is not a hashtag"),
-        ({"max_pages": 0}, "[sources.mastodon] max_pages must be a whole number >= 1"),
+        ({"max_pages": 0}, "[sources.mastodon] max_pages = 0: must be a whole number from 1 to 10"),
         ({"tag": ["x"]}, "unknown key [sources.mastodon] 'tag'"),
     ],
 )

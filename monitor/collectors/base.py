@@ -75,12 +75,19 @@ class CollectContext:
             raise ConfigError(f"{self.where(key)} must be true or false.")
         return value
 
-    def option_int(self, key: str, default: int, *, minimum: int = 0) -> int:
-        """Return a whole-number option no smaller than `minimum`."""
+    def option_int(
+        self, key: str, default: int, *, minimum: int = 0, maximum: int | None = None, why: str = ""
+    ) -> int:
+        """Return a whole-number option within [minimum, maximum]; `why` explains a maximum."""
         value = self.options.get(key, default)
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ConfigError(f"{self.where(key)} must be a whole number >= {minimum}.")
-        return value
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if not is_int or value < minimum or (maximum is not None and value > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            reason = f" ({why})" if why else ""
+            raise ConfigError(
+                f"{self.where(key)} = {value!r}: must be a whole number {bounds}{reason}."
+            )
+        return int(value)
 
     def option_str(self, key: str, default: str) -> str:
         """Return a text option."""

@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 
 from monitor.collectors.base import CollectContext, CollectorError, register
 from monitor.collectors.http import FetchError
-from monitor.config import ConfigError
 from monitor.models import Mention, safe_http_url
 from monitor.text import html_to_text
 
@@ -46,12 +45,13 @@ class HackerNewsCollector:
         """Yield hits newer than each term's cursor and move the cursors on."""
         ctx.check_keys(OPTION_KEYS)
         base = ctx.option_url("base_url", DEFAULT_BASE_URL)
-        max_pages = ctx.option_int("max_pages", 3, minimum=1)
-        if max_pages > MAX_PAGES:
-            raise ConfigError(
-                f"{ctx.where('max_pages')} = {max_pages}: Algolia serves at most "
-                f"{MAX_PAGES} pages of {HITS_PER_PAGE}."
-            )
+        max_pages = ctx.option_int(
+            "max_pages",
+            3,
+            minimum=1,
+            maximum=MAX_PAGES,
+            why=f"Algolia serves at most {MAX_PAGES} pages of {HITS_PER_PAGE}",
+        )
         lookback = int(ctx.option_duration("lookback", "1d").total_seconds())
         first_since = int(
             ctx.now.timestamp() - ctx.option_duration("backfill", "30d").total_seconds()

@@ -49,12 +49,10 @@ class MastodonCollector:
         ctx.check_keys(OPTION_KEYS)
         instances = _instances(ctx)
         tags = _tags(ctx)
-        limit = ctx.option_int("limit", MAX_LIMIT, minimum=1)
-        if limit > MAX_LIMIT:
-            raise ConfigError(f"{ctx.where('limit')} = {limit}: Mastodon serves at most 40.")
-        max_pages = ctx.option_int("max_pages", 3, minimum=1)
-        if max_pages > MAX_PAGES:
-            raise ConfigError(f"{ctx.where('max_pages')} must be at most {MAX_PAGES}.")
+        limit = ctx.option_int(
+            "limit", MAX_LIMIT, minimum=1, maximum=MAX_LIMIT, why="Mastodon serves at most 40"
+        )
+        max_pages = ctx.option_int("max_pages", 3, minimum=1, maximum=MAX_PAGES)
         since_ids = ctx.cursor.get("since_id")
         if not isinstance(since_ids, dict):
             since_ids = ctx.cursor["since_id"] = {}

@@ -65,11 +65,9 @@ class AppStoreReviewsCollector:
         """Yield the reviews newer than the cursor (plus the page that reaches it)."""
         ctx.check_keys(OPTION_KEYS)
         apps = read_apps(ctx)
-        pages = ctx.option_int("pages", 3, minimum=1)
-        if pages > MAX_PAGES:
-            raise ConfigError(
-                f"{ctx.where('pages')} = {pages}: Apple serves at most {MAX_PAGES} pages."
-            )
+        pages = ctx.option_int(
+            "pages", 3, minimum=1, maximum=MAX_PAGES, why=f"Apple serves at most {MAX_PAGES} pages"
+        )
         base = ctx.option_url("base_url", DEFAULT_BASE_URL)
         newest = ctx.cursor.get("newest")
         if not isinstance(newest, dict):
