@@ -178,3 +178,29 @@ def latest_run_per_source(runs: Iterable[CollectionRun]) -> dict[str, Collection
         if known is None or run.started_at > known.started_at:
             latest[run.source] = run
     return latest
+
+
+@dataclass(slots=True)
+class Alert:
+    """A rule that fired: what, when, how far past its threshold, and the mentions behind it.
+
+    `evidence` holds up to a few mentions as plain dicts (source, published_at as ISO 8601,
+    title, text, url, engagement, label, compound), so an alert can be stored, sent and
+    exported as it was when it fired.
+    """
+
+    rule: str
+    brand: str
+    fired_at: datetime
+    severity: str
+    value: float
+    threshold: float
+    message: str
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    kind: str = ""
+    acknowledged_at: datetime | None = None
+    ack_note: str = ""
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        self.fired_at = utc(self.fired_at)

@@ -18,7 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from monitor.models import CollectionRun, Event, Mention, MentionQuery, utcnow
+from monitor.models import Alert, CollectionRun, Event, Mention, MentionQuery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,7 @@ alerts = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False, default=""),
     sa.Column("brand", sa.String(256), nullable=False),
     sa.Column("fired_at", UTCDateTime, nullable=False),
     sa.Column("severity", sa.String(16), nullable=False),
@@ -536,6 +537,59 @@ class Store:
         frame["rating_sum"] = frame["rating_sum"].astype(float).fillna(0.0)
         return frame
 
+    def hourly_counts(self, query: MentionQuery = ALL_MENTIONS) -> pd.DataFrame:
+        """Return one row per (UTC hour, source, label): mentions and summed compound and rating.
+
+        Hours are the clusters the event study resamples: mentions arrive in bursts, so an
+        hour, not a single mention, is the independent unit.
+        """
+        c = mentions.c
+        if self.dialect == "postgresql":
+            hour: Any = sa.func.date_trunc("hour", sa.func.timezone("UTC", c.published_at))
+        else:  # stored as "YYYY-MM-DD HH:MM:SS...": the first 13 characters are the hour
+            hour = sa.func.substr(sa.cast(c.published_at, sa.String), 1, 13)
+        statement = (
+            sa.select(
+                hour.label("hour"),
+                c.source,
+                c.label,
+                sa.func.count().label("mentions"),
+                sa.func.sum(c.compound).label("compound_sum"),
+                sa.func.sum(c.rating).label("rating_sum"),
+                sa.func.count(c.rating).label("ratings"),
+            )
+            .where(*_conditions(query))
+            .group_by(hour, c.source, c.label)
+            .order_by(hour)
+        )
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(statement).mappings().all())
+        columns = ["hour", "source", "label", "mentions", "compound_sum", "rating_sum", "ratings"]
+        if frame.empty:
+            return pd.DataFrame(columns=columns)
+        if self.dialect == "postgresql":
+            frame["hour"] = pd.to_datetime(frame["hour"]).dt.tz_localize("UTC")
+        else:
+            frame["hour"] = pd.to_datetime(frame["hour"], format="%Y-%m-%d %H", utc=True)
+        frame["compound_sum"] = frame["compound_sum"].astype(float)
+        frame["rating_sum"] = frame["rating_sum"].astype(float).fillna(0.0)
+        return frame[columns]
+
+    def topic_counts(self, query: MentionQuery, topics: Sequence[str]) -> dict[str, int]:
+        """Return how many mentions matching `query` carry each of `topics` (one query)."""
+        c = mentions.c
+        columns = [
+            sa.func.sum(sa.case((c.topics.contains(f",{t},", autoescape=True), 1), else_=0)).label(
+                t
+            )
+            for t in topics
+        ]
+        if not columns:
+            return {}
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(*columns).where(*_conditions(query))).mappings().one()
+        return {t: int(row[t] or 0) for t in topics}
+
     def mentions_frame(
         self,
         query: MentionQuery = ALL_MENTIONS,
@@ -593,6 +647,73 @@ class Store:
             return None
         # Aggregates bypass the column type on SQLite, so convert here.
         return _as_utc(first), _as_utc(last)
+
+    # -- alerts -------------------------------------------------------------------------------
+
+    def add_alert(self, alert: Alert) -> Alert:
+        """Store a fired alert and return it with its id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.insert(alerts).values(
+                    rule=alert.rule,
+                    kind=alert.kind,
+                    brand=alert.brand,
+                    fired_at=alert.fired_at,
+                    severity=alert.severity,
+                    value=alert.value,
+                    threshold=alert.threshold,
+                    message=alert.message,
+                    evidence=alert.evidence,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            alert.id = int(key[0])
+        return alert
+
+    def alerts(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        unacknowledged: bool = False,
+        limit: int | None = 200,
+    ) -> list[Alert]:
+        """Return stored alerts, newest first."""
+        c = alerts.c
+        statement = sa.select(alerts).order_by(c.fired_at.desc(), c.id.desc())
+        if since is not None:
+            statement = statement.where(c.fired_at >= since)
+        if until is not None:
+            statement = statement.where(c.fired_at < until)
+        if unacknowledged:
+            statement = statement.where(c.acknowledged_at.is_(None))
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self.engine.connect() as conn:
+            return [_alert_from_row(row) for row in conn.execute(statement)]
+
+    def last_fired(self, rule: str, brand: str) -> datetime | None:
+        """Return when `rule` last fired for `brand`, the start of its cooldown."""
+        c = alerts.c
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(c.fired_at)
+                .where(c.rule == rule, c.brand == brand)
+                .order_by(c.fired_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        return found
+
+    def acknowledge_alert(self, alert_id: int, note: str = "") -> bool:
+        """Mark an alert as handled, with a note; return False when there is no such alert."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(alerts)
+                .where(alerts.c.id == alert_id)
+                .values(acknowledged_at=utcnow(), ack_note=note)
+            )
+        return bool(result.rowcount)
 
     # -- events and runs ----------------------------------------------------------------------
 
@@ -668,6 +789,23 @@ class Store:
                 )
                 for row in found
             ]
+
+
+def _alert_from_row(row: Any) -> Alert:
+    return Alert(
+        id=row.id,
+        rule=row.rule,
+        kind=row.kind,
+        brand=row.brand,
+        fired_at=row.fired_at,
+        severity=row.severity,
+        value=row.value,
+        threshold=row.threshold,
+        message=row.message,
+        evidence=list(row.evidence or []),
+        acknowledged_at=row.acknowledged_at,
+        ack_note=row.ack_note,
+    )
 
 
 def _as_utc(value: datetime | str) -> datetime:

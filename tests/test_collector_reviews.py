@@ -256,7 +256,10 @@ def test_all_inputs_failing_fails_the_source(store: Store, replay_server: Replay
         ({"apps": [{"id": "1", "countries": ["usa"]}]}, "apps[0].countries: 'usa'"),
         ({"apps": [{"id": "1", "country": ["us"]}]}, "apps[0] has an unknown key 'country'"),
         ({"apps": [{"id": "1"}], "pages": 11}, "[sources.reviews] pages = 11"),
-        ({"apps": [{"id": "1"}], "pages": 0}, "[sources.reviews] pages = 0: must be a whole number"),
+        (
+            {"apps": [{"id": "1"}], "pages": 0},
+            "[sources.reviews] pages = 0: must be a whole number",
+        ),
         ({"apps": [{"id": "1"}], "base_url": "ftp://x"}, "[sources.reviews] base_url"),
         ({"apps": [{"id": "1"}], "page": 2}, "unknown key [sources.reviews] 'page'"),
     ],

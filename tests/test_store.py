@@ -282,3 +282,83 @@ def test_a_failed_write_leaves_neither_mentions_nor_cursor(any_store: Store) -> 
         any_store.upsert_mentions([good, bad], cursor=("news", {"since": "later"}))
     assert any_store.count_mentions() == 0
     assert any_store.get_cursor("news") == {}
+
+
+def test_hourly_counts_group_by_utc_hour(any_store: Store) -> None:
+    any_store.upsert_mentions(
+        [
+            make_mention(
+                external_id="a",
+                text="data breach, furious",
+                published_at=DAY + timedelta(minutes=5),
+            ),
+            make_mention(
+                external_id="b", text="data breach, angry", published_at=DAY + timedelta(minutes=59)
+            ),
+            make_mention(
+                external_id="c", text="great support today", published_at=DAY + timedelta(hours=1)
+            ),
+            make_mention(
+                external_id="d", text="ok", published_at=DAY + timedelta(hours=1), rating=4.0
+            ),
+        ]
+    )
+    hourly = any_store.hourly_counts()
+    first = hourly[hourly["hour"] == DAY]
+    assert first["label"].tolist() == ["negative"] and first["mentions"].tolist() == [2]
+    assert str(hourly["hour"].dt.tz) == "UTC"
+    second = hourly[hourly["hour"] == DAY + timedelta(hours=1)]
+    assert int(second["mentions"].sum()) == 2
+    assert float(second["rating_sum"].sum()) == 4.0 and int(second["ratings"].sum()) == 1
+
+
+def test_topic_counts(any_store: Store) -> None:
+    any_store.upsert_mentions(
+        [
+            make_mention(text="my credit card was stolen in the breach"),
+            make_mention(text="the breach again"),
+            make_mention(text="nice weather"),
+        ]
+    )
+    counts = any_store.topic_counts(MentionQuery(), ["breach", "payment_cards", "legal"])
+    assert counts == {"breach": 2, "payment_cards": 1, "legal": 0}
+
+
+def test_alerts_are_stored_listed_and_acknowledged(any_store: Store) -> None:
+    from monitor.models import Alert
+
+    evidence = [
+        {"source": "reddit", "url": "https://www.reddit.com/r/x/comments/1/", "text": "furious"}
+    ]
+    first = any_store.add_alert(
+        Alert(
+            "Negative surge",
+            "Northwind Bank",
+            DAY,
+            "high",
+            0.52,
+            0.4,
+            "52% negative",
+            evidence,
+            kind="negative_share",
+        )
+    )
+    later = any_store.add_alert(
+        Alert(
+            "Volume spike", "Northwind Bank", DAY + timedelta(hours=3), "medium", 4.1, 3.0, "z 4.1"
+        )
+    )
+    assert [a.rule for a in any_store.alerts()] == ["Volume spike", "Negative surge"]
+    assert any_store.alerts()[1].evidence == evidence
+    assert any_store.last_fired("Negative surge", "Northwind Bank") == DAY
+    assert any_store.last_fired("Negative surge", "Other brand") is None
+    assert first.id is not None and later.id is not None
+    assert any_store.acknowledge_alert(first.id, "Statement drafted, legal looped in")
+    assert not any_store.acknowledge_alert(9999)
+    open_alerts = any_store.alerts(unacknowledged=True)
+    assert [a.rule for a in open_alerts] == ["Volume spike"]
+    handled = any_store.alerts(until=DAY + timedelta(hours=1))[0]
+    assert (
+        handled.ack_note == "Statement drafted, legal looped in"
+        and handled.acknowledged_at is not None
+    )

@@ -1,0 +1,1 @@
+"""Alerts: rules (pure: mentions in, findings out) -> engine (cooldown, history) -> channels."""
