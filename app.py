@@ -36,6 +36,8 @@ page = st.navigation(
             default=True,
         ),
         st.Page("monitor/dashboard/explorer.py", title="Mentions", icon=":material/table_rows:"),
+        st.Page("monitor/dashboard/impact.py", title="Impact", icon=":material/compare_arrows:"),
+        st.Page("monitor/dashboard/alerts.py", title="Alerts", icon=":material/notifications:"),
         st.Page("monitor/dashboard/sources.py", title="Sources", icon=":material/rss_feed:"),
     ]
 )

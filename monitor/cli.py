@@ -15,7 +15,15 @@ import click
 from monitor import config as config_module
 from monitor.collectors.importers import FORMATS as IMPORT_FORMATS
 from monitor.config import ConfigError, Settings
-from monitor.models import LABELS, CollectionRun, MentionQuery, latest_run_per_source, utcnow
+from monitor.models import (
+    LABELS,
+    Alert,
+    CollectionRun,
+    MentionQuery,
+    latest_run_per_source,
+    utcnow,
+)
+from monitor.pipeline import send_alert
 from monitor.store import Store, redact_url
 
 
@@ -357,6 +365,121 @@ def _count_lines(path: Path) -> int:
 
 
 @main.group()
+def alerts() -> None:
+    """Alert rules: check them now, replay them over history, list and acknowledge alerts."""
+
+
+def _alert_json(alert: Alert) -> dict[str, object]:
+    return {
+        "rule": alert.rule,
+        "type": alert.kind,
+        "fired_at": alert.fired_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "severity": alert.severity,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "message": alert.message,
+        "evidence": alert.evidence,
+    }
+
+
+def _print_alert(alert: Alert) -> None:
+    click.echo(
+        f"{alert.fired_at:%Y-%m-%d %H:%M} UTC  [{alert.severity}] {alert.rule}: {alert.message}"
+    )
+    for item in alert.evidence[:3]:
+        snippet = " ".join(f"{item.get('title', '')} {item.get('text', '')}".split())[:100]
+        click.echo(
+            f"    {item.get('source')} {item.get('published_at')}: {snippet} {item.get('url', '')}"
+        )
+
+
+@alerts.command("rules")
+@click.pass_obj
+@_fail_on_config_error
+def alerts_rules(obj: Context) -> None:
+    """List the alert rules in force (the config's, or the defaults)."""
+    from monitor.alerts.rules import describe_rule
+
+    for rule in obj.settings.alert_rules:
+        click.echo(describe_rule(rule))
+
+
+@alerts.command("check")
+@click.option("--no-send", is_flag=True, help="Store what fires but send no notification.")
+@click.pass_obj
+@_fail_on_config_error
+def alerts_check(obj: Context, no_send: bool) -> None:
+    """Evaluate every rule now; store and send what fires outside its cooldown."""
+    from monitor.alerts import engine
+
+    settings = obj.settings
+    result = engine.check(obj.store(), settings, send=None if no_send else send_alert)
+    for alert in result.fired:
+        _print_alert(alert)
+    if not result.fired:
+        click.echo("No rule fired.")
+    for failure in result.failed:
+        click.echo(f"  ! not delivered: {failure}", err=True)
+
+
+@alerts.command("replay")
+@click.option("--since", required=True, help="Start (UTC), YYYY-MM-DD or ISO 8601.")
+@click.option("--until", required=True, help="End (UTC; a bare date includes that day).")
+@click.option("--step", default="1h", show_default=True, help="How often to evaluate the rules.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of alerts.")
+@click.pass_obj
+@_fail_on_config_error
+def alerts_replay(obj: Context, since: str, until: str, step: str, as_json: bool) -> None:
+    """List when each rule would have fired over stored history (nothing is stored or sent)."""
+    from monitor.alerts import engine
+    from monitor.models import parse_duration
+
+    start = _parse_day(since, "--since")
+    end = _parse_day(until, "--until", end=True)
+    if start is None or end is None:  # both options are required, so click has them
+        raise click.UsageError("--since and --until are required")
+    try:
+        every = parse_duration(step)
+    except ValueError:
+        raise click.BadParameter(
+            f"{step!r} is not a duration like 1h", param_hint="--step"
+        ) from None
+    fired = engine.replay(obj.store(), obj.settings, start, end, step=every)
+    if as_json:
+        click.echo(json.dumps([_alert_json(a) for a in fired], indent=2, ensure_ascii=False))
+        return
+    for alert in fired:
+        _print_alert(alert)
+    window = f"{start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
+    click.echo(f"{len(fired)} alerts would have fired between {window}.")
+
+
+@alerts.command("list")
+@click.option("--open", "only_open", is_flag=True, help="Only alerts not yet acknowledged.")
+@click.option("--limit", type=int, default=50, show_default=True, help="How many, newest first.")
+@click.pass_obj
+@_fail_on_config_error
+def alerts_list(obj: Context, only_open: bool, limit: int) -> None:
+    """List stored alerts, newest first."""
+    for alert in obj.store().alerts(unacknowledged=only_open, limit=limit):
+        state = f"acknowledged: {alert.ack_note}" if alert.acknowledged_at else "open"
+        when = f"{alert.fired_at:%Y-%m-%d %H:%M}"
+        click.echo(f"#{alert.id:<5} {when} [{alert.severity}] {alert.rule} ({state})")
+
+
+@alerts.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--note", default="", help="What was done about it.")
+@click.pass_obj
+@_fail_on_config_error
+def alerts_ack(obj: Context, alert_id: int, note: str) -> None:
+    """Acknowledge alert ALERT_ID with a note."""
+    if not obj.store().acknowledge_alert(alert_id, note):
+        raise click.ClickException(f"There is no alert #{alert_id} (see `repmon alerts list`).")
+    click.echo(f"Alert #{alert_id} acknowledged.")
+
+
+@main.group()
 def export() -> None:
     """Write data out of the monitor (CSV safe to open in a spreadsheet)."""
 
@@ -411,6 +534,83 @@ def export_mentions_command(
     )
     rows = export_mentions(obj.store(), query, out)
     click.echo(f"Wrote {rows} mentions to {out} ({query.describe()}).")
+
+
+@main.group()
+def report() -> None:
+    """Analyses of the stored mentions: the same numbers as the dashboard, in the terminal."""
+
+
+@report.command("event-study")
+@click.option(
+    "--event",
+    "event_label",
+    default=None,
+    help="Only the event with this label (default: every event, the disclosure first).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the full result as JSON: the numbers the Impact page shows.",
+)
+@click.option(
+    "--baseline-days",
+    type=click.IntRange(min=1),
+    default=28,
+    show_default=True,
+    help="Whole UTC days before the event's day that form the baseline.",
+)
+@click.option(
+    "--after",
+    "after_days",
+    type=click.IntRange(min=1),
+    multiple=True,
+    help="Days after the event to compare with the baseline; repeat for several "
+    "(default: 1, 7 and 28).",
+)
+@click.option("--source", "sources", multiple=True, help="Only this source; repeat for several.")
+@click.option(
+    "--resamples",
+    type=click.IntRange(min=100),
+    default=2000,
+    show_default=True,
+    help="Bootstrap and permutation resamples (the seed is fixed: reruns agree).",
+)
+@click.pass_obj
+@_fail_on_config_error
+def event_study_command(
+    obj: Context,
+    event_label: str | None,
+    as_json: bool,
+    baseline_days: int,
+    after_days: tuple[int, ...],
+    sources: tuple[str, ...],
+    resamples: int,
+) -> None:
+    """Before/after study of each event: changes with 95% CIs and p, recovery, topics."""
+    from monitor import impact
+
+    events = impact.ordered_events(obj.settings.events)
+    if not events:
+        raise click.ClickException(
+            'No event is configured. Add an [[events]] table (at, label, kind = "disclosure") '
+            "to monitor.toml (see the README, Configuration)."
+        )
+    if event_label is not None:
+        try:
+            events = [impact.find_event(events, event_label)]
+        except LookupError as problem:
+            raise click.BadParameter(str(problem), param_hint="--event") from None
+    options = impact.StudyOptions(
+        baseline_days=baseline_days,
+        after_days=after_days or impact.AFTER_DAYS,
+        sources=sources,
+        n_resamples=resamples,
+    )
+    store = obj.store()
+    result = impact.report_dict(impact.run_event_study(store, e, options) for e in events)
+    click.echo(json.dumps(result, indent=2) if as_json else impact.format_report(result).rstrip())
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from monitor.alerts.rules import DEFAULT_RULES, Rule, RuleError, parse_rules
 from monitor.models import Event, utc
 
 CONFIG_ENV = "MONITOR_CONFIG"
@@ -29,12 +30,13 @@ EVENT_KINDS = ("disclosure", "response", "legal", "other")
 
 # Keys a user may write, per table. An unknown key is almost always a typo, so it is an error.
 KNOWN_KEYS: dict[str, set[str]] = {
-    "": {"brand", "events", "storage", "dashboard", "sources", "imports", "collect"},
+    "": {"brand", "events", "storage", "dashboard", "sources", "imports", "collect", "alerts"},
     "brand": {"name", "aliases", "exclude"},
     "events": {"at", "label", "kind"},
     "storage": {"url"},
     "dashboard": {"url", "default_window_days"},
     "collect": {"user_agent", "timeout"},
+    "alerts": {"rules", "check_after_collect"},
 }
 
 
@@ -72,6 +74,8 @@ class Settings:
     imports: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     user_agent: str = ""
     http_timeout: float = 20.0
+    alert_rules: tuple[Rule, ...] = DEFAULT_RULES
+    check_alerts_after_collect: bool = True
     secrets: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -171,6 +175,15 @@ def parse_settings(
     window = dashboard.get("default_window_days", 7)
     if not isinstance(window, int) or isinstance(window, bool) or window < 1:
         raise ConfigError(f"{path}: [dashboard] default_window_days must be a whole number >= 1.")
+    alerts = _table(raw, "alerts", path)
+    _check_keys(alerts, "alerts", path)
+    try:
+        rules = parse_rules(alerts.get("rules"), path)
+    except RuleError as problem:
+        raise ConfigError(str(problem)) from None
+    check_after = alerts.get("check_after_collect", True)
+    if not isinstance(check_after, bool):
+        raise ConfigError(f"{path}: [alerts] check_after_collect must be true or false.")
     collect = _table(raw, "collect", path)
     _check_keys(collect, "collect", path)
     timeout = collect.get("timeout", 20)
@@ -185,6 +198,8 @@ def parse_settings(
         if "user_agent" in collect
         else "",
         http_timeout=float(timeout),
+        alert_rules=rules,
+        check_alerts_after_collect=check_after,
         database_url=resolve_sqlite_path(str(url), path.parent),
         config_path=path,
         dashboard_url=_str(dashboard, "url", "dashboard", path, "http://localhost:8501"),
@@ -241,13 +256,17 @@ def redact_secrets(text: str, secrets: Mapping[str, Any]) -> str:
     return text
 
 
-def _secret_values(secrets: Mapping[str, Any]) -> list[str]:
+def _secret_values(secrets: object) -> list[str]:
+    """Return every string in a secrets table, however deeply nested in tables and lists."""
     values: list[str] = []
-    for value in secrets.values():
-        if isinstance(value, Mapping):
+    if isinstance(secrets, Mapping):
+        for value in secrets.values():
             values.extend(_secret_values(value))
-        elif isinstance(value, str) and len(value) >= 4:
-            values.append(value)
+    elif isinstance(secrets, list | tuple):
+        for value in secrets:
+            values.extend(_secret_values(value))
+    elif isinstance(secrets, str) and len(secrets) >= 4:
+        values.append(secrets)
     return sorted(values, key=len, reverse=True)
 
 

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 Label = Literal["negative", "neutral", "positive"]
@@ -204,3 +204,19 @@ class Alert:
 
     def __post_init__(self) -> None:
         self.fired_at = utc(self.fired_at)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Return the timedelta of "90s", "15m", "6h", "3d" or "2w"; raise ValueError otherwise."""
+    if not isinstance(value, str) or len(value) < 2 or value[-1] not in _UNITS:
+        raise ValueError(f"not a duration: {value!r}")
+    try:
+        amount = float(value[:-1])
+    except ValueError:
+        raise ValueError(f"not a duration: {value!r}") from None
+    if amount < 0:
+        raise ValueError(f"negative duration: {value!r}")
+    return timedelta(seconds=amount * _UNITS[value[-1]])

@@ -17,7 +17,7 @@ from monitor.collectors import REGISTRY, CollectContext, CollectorError, importe
 from monitor.collectors.http import DEFAULT_USER_AGENT, FetchError, HttpClient
 from monitor.config import ConfigError, Settings, redact_secrets
 from monitor.matching import BrandMatcher
-from monitor.models import CollectionRun, Mention, utcnow
+from monitor.models import Alert, CollectionRun, Mention, utcnow
 from monitor.scoring import Scorer, default_scorer
 from monitor.store import Store, UpsertResult
 
@@ -74,13 +74,41 @@ def collect(
     own_http = http is None
     client = http or make_http(settings)
     try:
-        return [
+        runs = [
             run_source(store, settings, name, http=client, now=now, on_progress=on_progress)
             for name in names
         ]
     finally:
         if own_http:
             client.close()
+    if settings.check_alerts_after_collect and any(run.new or run.updated for run in runs):
+        check_alerts(store, settings, on_progress=on_progress)
+    return runs
+
+
+def send_alert(alert: Alert, settings: Settings) -> tuple[list[str], list[str]]:
+    """Send `alert` through every configured channel; return (delivered, failed with reason)."""
+    from monitor.alerts.channels import notify
+
+    delivery = notify(alert, settings)
+    return list(delivery.sent), list(delivery.failures)
+
+
+def check_alerts(
+    store: Store, settings: Settings, *, on_progress: Callable[[str], None] | None = None
+) -> list[Alert]:
+    """Evaluate the alert rules now and send what fires; a failure here never loses data."""
+    from monitor.alerts import engine
+
+    try:
+        result = engine.check(store, settings, send=send_alert)
+    except Exception:  # the collected data is stored already; report and carry on
+        log.exception("alert check failed")
+        return []
+    for alert in result.fired:
+        if on_progress:
+            on_progress(f"alert: [{alert.severity}] {alert.rule}: {alert.message}")
+    return result.fired
 
 
 def run_source(

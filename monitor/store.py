@@ -671,6 +671,13 @@ class Store:
             alert.id = int(key[0])
         return alert
 
+    def replace_alerts(self, brand: str, items: Iterable[Alert]) -> None:
+        """Make `brand`'s stored alerts exactly `items` (the demo's history, rebuilt)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(alerts).where(alerts.c.brand == brand))
+        for alert in items:
+            self.add_alert(alert)
+
     def alerts(
         self,
         *,

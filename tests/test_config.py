@@ -154,3 +154,14 @@ def test_the_example_config_loads_and_every_source_in_it_exists() -> None:
     settings = load_settings(ROOT / "monitor.example.toml")
     assert settings.disclosure is not None
     assert set(settings.sources) <= set(REGISTRY)
+
+
+def test_secrets_in_lists_are_redacted_too() -> None:
+    from monitor.config import redact_secrets
+
+    secrets = {
+        "alerts": {"notify": ["mailto://u:Pa55word@smtp.example", "json://hook.example/t0ken-xyz"]}
+    }
+    text = "failed: mailto://u:Pa55word@smtp.example and json://hook.example/t0ken-xyz"
+    redacted = redact_secrets(text, secrets)
+    assert "Pa55word" not in redacted and "t0ken-xyz" not in redacted

@@ -109,3 +109,18 @@ def test_an_interrupted_build_is_not_taken_for_a_finished_one(tmp_path) -> None:
     assert demo.is_built(store)
     assert store.count_mentions() == len(list(demo.generate()))
     store.close()
+
+
+def test_demo_alerts_fire_within_hours_of_the_disclosure_and_not_before(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = Store(f"sqlite:///{tmp_path / 'demo.db'}")
+    demo.build(store)
+    history = sorted(store.alerts(limit=None), key=lambda a: a.fired_at)
+    assert history, "the default rules fired nothing on the demo"
+    assert all(a.fired_at > demo.DISCLOSURE for a in history)  # the calm baseline stays quiet
+    assert history[0].fired_at - demo.DISCLOSURE <= timedelta(hours=3)
+    assert {a.rule for a in history} >= {"Negative surge", "Volume spike"}
+    first = history[0]
+    assert first.evidence and all(e["url"].startswith("https://") for e in first.evidence)
+    demo.build(store)  # rebuilding replaces the history instead of doubling it
+    assert len(store.alerts(limit=None)) == len(history)
+    store.close()

@@ -16,9 +16,9 @@ from monitor.collectors.base import (
     CollectContext,
     Collector,
     CollectorError,
-    parse_duration,
     register,
 )
+from monitor.models import parse_duration
 
 __all__ = [
     "REGISTRY",

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from monitor.collectors.http import HttpClient
 from monitor.config import BrandConfig, ConfigError
-from monitor.models import Mention, safe_http_url
+from monitor.models import Mention, parse_duration, safe_http_url
 
 
 class CollectorError(Exception):
@@ -112,22 +112,6 @@ class CollectContext:
             raise ConfigError(
                 f'{self.where(key)} = {raw!r} is not a duration like "6h" or "3d".'
             ) from None
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: object) -> timedelta:
-    """Return the timedelta of "90s", "15m", "6h", "3d" or "2w"; raise ValueError otherwise."""
-    if not isinstance(value, str) or len(value) < 2 or value[-1] not in _UNITS:
-        raise ValueError(f"not a duration: {value!r}")
-    try:
-        amount = float(value[:-1])
-    except ValueError:
-        raise ValueError(f"not a duration: {value!r}") from None
-    if amount < 0:
-        raise ValueError(f"negative duration: {value!r}")
-    return timedelta(seconds=amount * _UNITS[value[-1]])
 
 
 class Collector(Protocol):

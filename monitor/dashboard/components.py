@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from monitor.analysis import Kpis, Window
-from monitor.models import LABELS, Event, safe_http_url
+from monitor.models import LABELS, Alert, Event, safe_http_url
 
 LABEL_COLOURS = {"negative": "#c62828", "neutral": "#9e9e9e", "positive": "#2e7d32"}
 EVENT_COLOUR = "#37474f"
@@ -72,8 +72,18 @@ def kpi_cards(now: Kpis, baseline: Kpis | None, baseline_caption: str) -> None:
     )
 
 
-def timeline_figure(series: pd.DataFrame, events: Sequence[Event], window: Window) -> go.Figure:
-    """Return daily volume stacked by label, the 7-day net sentiment line and event markers."""
+SEVERITY_COLOURS = {"critical": "#4a0000", "high": "#b71c1c", "medium": "#ef6c00", "low": "#f9a825"}
+
+
+def timeline_figure(
+    series: pd.DataFrame,
+    events: Sequence[Event],
+    window: Window,
+    *,
+    alerts: Sequence[Alert] = (),
+) -> go.Figure:
+    """Return daily volume stacked by label, the 7-day net sentiment line, event lines, and a
+    marker for each alert (fired, or that would have fired in a replay)."""
     figure = go.Figure()
     for label in LABELS:
         figure.add_bar(
@@ -92,6 +102,21 @@ def timeline_figure(series: pd.DataFrame, events: Sequence[Event], window: Windo
         line={"color": "#1565c0", "width": 2.5},
         hovertemplate="%{x|%Y-%m-%d}: net %{y:+.0f}<extra></extra>",
     )
+    if alerts:
+        figure.add_scatter(
+            x=[a.fired_at for a in alerts],
+            y=[95 - 6 * (i % 3) for i, _ in enumerate(alerts)],
+            yaxis="y2",
+            mode="markers",
+            name="alert",
+            marker={
+                "symbol": "triangle-down",
+                "size": 11,
+                "color": [SEVERITY_COLOURS.get(a.severity, "#616161") for a in alerts],
+            },
+            text=[_plain(f"[{a.severity}] {a.rule}") for a in alerts],
+            hovertemplate="%{x|%Y-%m-%d %H:%M} UTC<br>%{text}<extra></extra>",
+        )
     figure.add_vrect(
         x0=window.start,
         x1=window.end,

@@ -7,14 +7,17 @@ mentions invalidates them on the next rerun, while unchanged data is served from
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from monitor import config as config_module
+from monitor import impact
+from monitor.analysis import BASELINE_DAYS
 from monitor.config import Settings
-from monitor.models import CollectionRun, Event, MentionQuery
+from monitor.models import Alert, CollectionRun, Event, MentionQuery
 from monitor.reports import mentions_csv
 from monitor.store import Store
 
@@ -114,6 +117,61 @@ def time_bounds(database_url: str, version: int) -> tuple[pd.Timestamp, pd.Times
 def recent_runs(database_url: str, limit: int = 50) -> list[CollectionRun]:
     """Return the latest collection runs (not cached: runs change without data changing)."""
     return store(database_url).recent_runs(limit)
+
+
+def alerts(
+    database_url: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    unacknowledged: bool = False,
+    limit: int | None = 200,
+) -> list[Alert]:
+    """Return stored alerts, newest first (not cached: acknowledging changes them)."""
+    return store(database_url).alerts(
+        since=since, until=until, unacknowledged=unacknowledged, limit=limit
+    )
+
+
+def acknowledge(database_url: str, alert_id: int, note: str) -> bool:
+    """Acknowledge an alert with a note."""
+    return store(database_url).acknowledge_alert(alert_id, note)
+
+
+@st.cache_data(show_spinner="Replaying the alert rules over stored history…", max_entries=16)
+def replay(
+    database_url: str,
+    version: int,
+    _settings: Settings,
+    rules_key: str,
+    since: datetime,
+    until: datetime,
+) -> list[Alert]:
+    """Return when the rules would have fired between `since` and `until` (cached)."""
+    del version, rules_key  # cache key only; the rules are in _settings
+    from monitor.alerts import engine
+
+    return engine.replay(store(database_url), _settings, since, until)
+
+
+@st.cache_data(show_spinner="Resampling hours for the confidence intervals…", max_entries=32)
+def event_study(
+    database_url: str,
+    version: int,
+    at: str,
+    label: str,
+    kind: str,
+    sources: tuple[str, ...],
+    baseline_days: int = BASELINE_DAYS,
+    after_days: tuple[int, ...] = impact.AFTER_DAYS,
+) -> dict[str, Any]:
+    """Return the event study of one event as `to_dict()` JSON, cached on the data version."""
+    del version  # part of the cache key only
+    event = Event(datetime.fromisoformat(at), label, kind)
+    options = impact.StudyOptions(
+        baseline_days=baseline_days, after_days=after_days, sources=sources
+    )
+    return impact.run_event_study(store(database_url), event, options).to_dict()
 
 
 def events(current: Settings) -> tuple[Event, ...]:

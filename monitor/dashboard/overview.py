@@ -13,6 +13,18 @@ settings = view.settings
 url, version = view.database_url, view.version
 
 st.title(f"{settings.brand.name}: reputation overview")
+window_alerts = data.alerts(url, since=view.window.start, until=view.window.end, limit=None)
+waiting = [a for a in window_alerts if a.acknowledged_at is None]
+if waiting:
+    latest = waiting[0]
+    st.warning(
+        f"{len(waiting)} alert(s) in this window not yet acknowledged. Latest: "
+        f"[{latest.severity}] {latest.rule}, {latest.fired_at:%Y-%m-%d %H:%M} UTC.",
+        icon=":material/notifications_active:",
+    )
+    st.page_link(
+        "monitor/dashboard/alerts.py", label="Open the Alerts page", icon=":material/arrow_forward:"
+    )
 baseline = view.baseline
 where = f"{view.window.describe()}; {view.describe_sources()}"
 if baseline is not None and settings.disclosure is not None:
@@ -32,7 +44,8 @@ components.kpi_cards(now, before, baseline.describe() if baseline else "none con
 st.subheader("Daily mentions and net sentiment")
 st.caption(
     f"{span.describe()}; {view.describe_sources()}. Bars: mentions per UTC day by label. "
-    "Line: net sentiment over the last 7 days. Shaded: the selected window. Vertical lines: events."
+    "Line: net sentiment over the last 7 days. Shaded: the selected window. Vertical lines: "
+    "events. Triangles: alerts that fired."
 )
 series = analysis.daily_series(daily, span)
 st.plotly_chart(

@@ -359,7 +359,8 @@ def _username(rng: np.random.Generator) -> str:
 def build(
     store: Store, *, seed: int = SEED, progress: Callable[[int], None] | None = None
 ) -> UpsertResult:
-    """Generate the scenario, score it with the real scorer and store it with its events.
+    """Generate the scenario, score it with the real scorer, store it with its events and
+    the alerts the default rules would have fired.
 
     `progress` is called with the number of mentions stored so far. Building twice
     stores nothing new.
@@ -377,6 +378,12 @@ def build(
             if progress:
                 progress(total.new + total.updated + total.unchanged)
     total += ingest(store, batch)
+    # The alert history a team would have now: the default rules replayed over the scenario.
+    from monitor.alerts import engine
+    from monitor.config import demo_settings
+
+    history = engine.replay(store, demo_settings(store.url), START, START + timedelta(days=DAYS))
+    store.replace_alerts(BRAND.name, history)
     store.set_meta(COMPLETE_KEY, str(seed))
     if progress:
         progress(total.new + total.updated + total.unchanged)

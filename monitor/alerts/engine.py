@@ -1,0 +1,130 @@
+"""The alert engine: evaluates the configured rules, applies cooldowns, stores and sends alerts.
+
+`check` runs the rules once at `now` (after every collection, and by `repmon alerts check`).
+`replay` runs them over stored history, step by step, as if live, and lists when each would
+have fired: the way to tune thresholds on your own data. Rules themselves are pure
+(monitor/alerts/rules.py); this module does the I/O around them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from monitor.alerts.rules import Finding, Rule, evaluate
+from monitor.config import Settings
+from monitor.models import Alert, MentionQuery, utcnow
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+REPLAY_STEP = timedelta(hours=1)
+
+
+@dataclass
+class CheckResult:
+    """What one check did: alerts fired and stored, and where each was sent."""
+
+    fired: list[Alert] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def to_alert(finding: Finding, brand: str) -> Alert:
+    """Return the Alert record of a finding."""
+    return Alert(
+        rule=finding.rule.name,
+        kind=finding.rule.type,
+        brand=brand,
+        fired_at=finding.at,
+        severity=finding.rule.severity,
+        value=round(finding.value, 4),
+        threshold=finding.threshold,
+        message=finding.message,
+        evidence=finding.evidence,
+    )
+
+
+def load_frame(store: Store, since: datetime, until: datetime) -> pd.DataFrame:
+    """Return the mentions published in [since, until) in time order, as the rules read them."""
+    return store.mentions_frame(
+        MentionQuery(since=since, until=until),
+        order_by="published_at",
+        descending=False,
+        limit=None,
+    ).reset_index(drop=True)
+
+
+def check(
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    send: Callable[[Alert, Settings], tuple[list[str], list[str]]] | None = None,
+) -> CheckResult:
+    """Evaluate every rule at `now`, store what fires (outside its cooldown) and send it."""
+    now = now or utcnow()
+    rules = settings.alert_rules
+    result = CheckResult()
+    if not rules:
+        return result
+    horizon = max(rule.lookback for rule in rules)
+    frame = load_frame(store, now - horizon, now + timedelta(microseconds=1))
+    bounds = store.time_bounds()
+    data_start = bounds[0] if bounds else None
+    for rule in rules:
+        last = store.last_fired(rule.name, settings.brand.name)
+        if last is not None and now - last < rule.cooldown:
+            continue
+        finding = evaluate(rule, frame, now, data_start=data_start)
+        if finding is None:
+            continue
+        alert = store.add_alert(to_alert(finding, settings.brand.name))
+        result.fired.append(alert)
+        if send is not None:
+            delivered, failed = send(alert, settings)
+            result.delivered.extend(delivered)
+            result.failed.extend(failed)
+    return result
+
+
+def replay(
+    store: Store,
+    settings: Settings,
+    since: datetime,
+    until: datetime,
+    *,
+    rules: Sequence[Rule] | None = None,
+    step: timedelta = REPLAY_STEP,
+) -> list[Alert]:
+    """Return the alerts the rules would have fired between `since` and `until`, oldest first.
+
+    The rules are evaluated at every `step` on the mentions published up to that moment,
+    with cooldowns applied as live. Nothing is stored or sent. Engagement is as stored now
+    (a post's final score), which can make viral-post rules fire earlier than they would have.
+    """
+    rules = tuple(settings.alert_rules if rules is None else rules)
+    if not rules or until <= since:
+        return []
+    horizon = max(rule.lookback for rule in rules)
+    frame = load_frame(store, since - horizon, until)
+    bounds = store.time_bounds()
+    data_start = bounds[0] if bounds else None
+    last_fired: dict[str, datetime] = {}
+    fired: list[Alert] = []
+    moment = since + step
+    while moment <= until:
+        for rule in rules:
+            last = last_fired.get(rule.name)
+            if last is not None and moment - last < rule.cooldown:
+                continue
+            finding = evaluate(rule, frame, moment, data_start=data_start)
+            if finding is not None:
+                last_fired[rule.name] = moment
+                fired.append(to_alert(finding, settings.brand.name))
+        moment += step
+    return fired

@@ -1,0 +1,77 @@
+"""The Alerts page and the overview's alert banner, on the demo scenario."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from monitor import demo
+from monitor.store import Store
+from tests.conftest import ROOT
+
+PAGE = "monitor/dashboard/alerts.py"
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('alerts') / 'demo.db'}"
+    store = Store(url)
+    demo.build(store)
+    store.close()
+    return url
+
+
+@pytest.fixture
+def app_env(demo_db: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    monkeypatch.setenv("MONITOR_DATABASE_URL", demo_db)
+    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield demo_db
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def open_page(path: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    if path:
+        at.switch_page(path)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_alerts_page_lists_open_alerts_and_acknowledges_one(app_env: str) -> None:
+    store = Store(app_env)
+    open_before = store.alerts(unacknowledged=True, limit=None)
+    assert open_before
+    at = open_page(PAGE)
+    newest = open_before[0]
+    assert any(newest.message in text.value for text in at.text)
+    at.text_input(key=f"alerts_note_{newest.id}").set_value("Holding statement posted")
+    at.button(key=f"FormSubmitter:alerts_ack_{newest.id}-Acknowledge").click().run()
+    assert not at.exception
+    handled = next(a for a in store.alerts(limit=None) if a.id == newest.id)
+    assert handled.acknowledged_at is not None and handled.ack_note == "Holding statement posted"
+    assert len(store.alerts(unacknowledged=True, limit=None)) == len(open_before) - 1
+    store.close()
+
+
+def test_back_test_marks_when_rules_would_have_fired(app_env: str) -> None:
+    at = open_page(PAGE)
+    charts = [c for c in at.get("plotly_chart") if c.key == "alerts_replay_timeline"]
+    assert len(charts) == 1
+    assert '"name":"alert"' in charts[0].proto.spec.replace(" ", "")
+    (table,) = [df.value for df in at.dataframe if "would have fired (UTC)" in df.value.columns]
+    assert (table["would have fired (UTC)"] > demo.DISCLOSURE).all()
+
+
+def test_overview_warns_about_unacknowledged_alerts_in_the_window(app_env: str) -> None:
+    at = open_page()
+    assert any("not yet acknowledged" in w.value for w in at.warning)
