@@ -173,14 +173,23 @@ def test_cli_check_list_and_acknowledge(
     assert missing.exit_code == 1 and "no alert #999" in missing.output
 
 
-def test_home_depot_2014_replay_fires_first_on_the_breach_afternoon(tmp_path: Path) -> None:
-    """The real tweets: quiet through the summer and the 2014-08-19 earnings spike, then the
-    first alert within 48 hours of the first breach report (2014-09-02 17:30 UTC)."""
+@pytest.fixture(scope="module")
+def home_depot(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Settings]:
+    """The real 2014 $HD tweets imported with the example config's rules."""
     tweets = shared_path("real", "homedepot-breach-2014-tweets", "HD_raw_tweets_2014-2015.jsonl")
-    url = f"sqlite:///{tmp_path / 'hd.db'}"
+    url = f"sqlite:///{tmp_path_factory.mktemp('hd') / 'hd.db'}"
     config = load_settings(ROOT / "examples" / "homedepot-2014.toml", database_url=url)
     store = Store(url)
     import_file(store, config, tweets, fmt="twitter-jsonl")
+    return store, config
+
+
+def test_home_depot_2014_replay_fires_first_on_the_breach_afternoon(
+    home_depot: tuple[Store, Settings],
+) -> None:
+    """The real tweets: quiet through the summer and the 2014-08-19 earnings spike, then the
+    first alert within 48 hours of the first breach report (2014-09-02 17:30 UTC)."""
+    store, config = home_depot
     fired = engine.replay(
         store, config, datetime(2014, 6, 1, tzinfo=UTC), datetime(2014, 10, 31, tzinfo=UTC)
     )
@@ -190,7 +199,23 @@ def test_home_depot_2014_replay_fires_first_on_the_breach_afternoon(tmp_path: Pa
     assert fired[0].fired_at - first_report <= timedelta(hours=48)
     breach_evidence = " ".join(e["text"] for e in fired[0].evidence).lower()
     assert "breach" in breach_evidence
-    store.close()
+
+
+def test_home_depot_2014_event_study_shows_the_breach_topic_rising(
+    home_depot: tuple[Store, Settings],
+) -> None:
+    from monitor import impact
+
+    store, config = home_depot
+    assert config.disclosure is not None
+    study = impact.run_event_study(
+        store, config.disclosure, impact.StudyOptions(n_resamples=500)
+    ).to_dict()
+    week = next(w for w in study["windows"] if w["window"]["days"] == 7)
+    topics = {t["topic"]: t for t in week["topics"]}
+    assert topics["breach"]["before"] == 0.0
+    assert topics["breach"]["after"] > 0.3
+    assert max(week["topics"], key=lambda t: t["change"])["topic"] == "breach"
 
 
 def test_a_collection_run_fires_an_alert_that_reaches_the_webhook(
