@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import uuid
@@ -21,7 +22,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import streamlit as st
 
+from monitor import demo
 from monitor.models import Mention
 from monitor.scoring import default_scorer
 from monitor.store import Store
@@ -193,3 +196,60 @@ def replay_server() -> Iterator[ReplayServer]:
     """Return a running loopback HTTP server that replays canned responses."""
     with ReplayServer() as server:
         yield server
+
+
+# -- the demo scenario and the dashboard --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Return a SQLite file holding the demo scenario, built once per session.
+
+    Shared: tests only read it. A test that writes (acknowledging an alert) uses `demo_copy`.
+    """
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+    db = Store(url)
+    try:
+        demo.build(db)
+    finally:
+        db.close()
+    return url
+
+
+@pytest.fixture
+def demo_copy(demo_url: str, tmp_path: Path) -> str:
+    """Return a private copy of the demo database (SQLite's backup API: safe with WAL)."""
+    target = tmp_path / "demo-copy.db"
+    with (
+        sqlite3.connect(demo_url.removeprefix("sqlite:///")) as source,
+        sqlite3.connect(target) as copy,
+    ):
+        source.backup(copy)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def fresh_streamlit() -> Iterator[None]:
+    """Forget Streamlit's caches around a test: they are per process and would leak between tests."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def run_demo_mode(monkeypatch: pytest.MonkeyPatch, folder: Path, database_url: str) -> str:
+    """Point the app and the CLI at `database_url` in demo mode (no monitor.toml); return it."""
+    monkeypatch.setenv("MONITOR_DATABASE_URL", database_url)
+    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+    monkeypatch.chdir(folder)
+    assert not (folder / "monitor.toml").exists()
+    return database_url
+
+
+@pytest.fixture
+def demo_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_url: str, fresh_streamlit: None
+) -> str:
+    """Run the app in demo mode on the shared demo database; return its URL."""
+    return run_demo_mode(monkeypatch, tmp_path, demo_url)

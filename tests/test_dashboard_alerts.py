@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from monitor import demo
 from monitor.store import Store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_demo_mode
 
 PAGE = "monitor/dashboard/alerts.py"
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('alerts') / 'demo.db'}"
-    store = Store(url)
-    demo.build(store)
-    store.close()
-    return url
-
-
-@pytest.fixture
-def app_env(demo_db: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    monkeypatch.setenv("MONITOR_DATABASE_URL", demo_db)
-    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield demo_db
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def open_page(path: str | None = None) -> AppTest:
@@ -47,8 +24,10 @@ def open_page(path: str | None = None) -> AppTest:
     return at
 
 
-def test_alerts_page_lists_open_alerts_and_acknowledges_one(app_env: str) -> None:
-    store = Store(app_env)
+def test_alerts_page_lists_open_alerts_and_acknowledges_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_copy: str, fresh_streamlit: None
+) -> None:
+    store = Store(run_demo_mode(monkeypatch, tmp_path, demo_copy))
     open_before = store.alerts(unacknowledged=True, limit=None)
     assert open_before
     at = open_page(PAGE)
@@ -63,7 +42,7 @@ def test_alerts_page_lists_open_alerts_and_acknowledges_one(app_env: str) -> Non
     store.close()
 
 
-def test_back_test_marks_when_rules_would_have_fired(app_env: str) -> None:
+def test_back_test_marks_when_rules_would_have_fired(demo_env: str) -> None:
     at = open_page(PAGE)
     charts = [c for c in at.get("plotly_chart") if c.key == "alerts_replay_timeline"]
     assert len(charts) == 1
@@ -72,6 +51,6 @@ def test_back_test_marks_when_rules_would_have_fired(app_env: str) -> None:
     assert (table["would have fired (UTC)"] > demo.DISCLOSURE).all()
 
 
-def test_overview_warns_about_unacknowledged_alerts_in_the_window(app_env: str) -> None:
+def test_overview_warns_about_unacknowledged_alerts_in_the_window(demo_env: str) -> None:
     at = open_page()
     assert any("not yet acknowledged" in w.value for w in at.warning)

@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from monitor import demo
@@ -29,38 +28,6 @@ SEARCH_WORDS = ("password", "refund", "card", "support", "breach")
 
 
 # -- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Return the URL of a SQLite file holding the demo scenario, built once per module."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('demo_db') / 'demo.db'}"
-    db = Store(url)
-    try:
-        demo.build(db)
-    finally:
-        db.close()
-    return url
-
-
-@pytest.fixture(autouse=True)
-def _fresh_streamlit_caches() -> Iterator[None]:
-    """Forget cached settings and queries: they are per process and would leak between tests."""
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def demo_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_url: str) -> str:
-    """Run the app in demo mode on the module's demo database; return its URL."""
-    monkeypatch.setenv("MONITOR_DATABASE_URL", demo_url)
-    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    assert not (tmp_path / "monitor.toml").exists()
-    return demo_url
 
 
 @pytest.fixture

@@ -6,46 +6,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
-import streamlit as st
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
 from monitor import impact
 from monitor.cli import main
 from tests.conftest import ROOT
-from tests.test_impact import demo_database
 
 IMPACT = "monitor/dashboard/impact.py"
-
-
-@pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Return the URL of the demo scenario's database (one build shared with test_impact)."""
-    return demo_database(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_streamlit_caches() -> Iterator[None]:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def demo_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_url: str) -> str:
-    """Run the app (and the CLI) in demo mode on the module's demo database."""
-    monkeypatch.setenv("MONITOR_DATABASE_URL", demo_url)
-    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    return demo_url
 
 
 def open_impact(**state: object) -> AppTest:

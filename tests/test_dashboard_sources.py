@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from monitor.store import Store
@@ -14,20 +12,12 @@ from tests.conftest import ROOT
 from tests.replay import ReplayServer
 
 PAGE = "monitor/dashboard/sources.py"
+pytestmark = pytest.mark.usefixtures("fresh_streamlit")
 FEED = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
     b"<item><title>Northwind Bank confirms breach</title><link>https://wire.example/1</link>"
     b"<pubDate>Tue, 14 May 2024 16:00:00 GMT</pubDate></item></channel></rss>"
 )
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def open_sources() -> AppTest:

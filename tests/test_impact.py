@@ -453,28 +453,6 @@ def test_events_disclosure_first_and_found_by_label() -> None:
 # -- the demo scenario ------------------------------------------------------------------------
 
 
-def demo_database(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Return the URL of a SQLite file holding the demo scenario, built once per test session.
-
-    Both event-study test modules read it and neither writes to it, so they share one build.
-    """
-    folder = tmp_path_factory.getbasetemp() / "impact_demo"
-    folder.mkdir(exist_ok=True)
-    url = f"sqlite:///{folder / 'demo.db'}"
-    db = Store(url)
-    try:
-        if not demo.is_built(db):
-            demo.build(db)
-    finally:
-        db.close()
-    return url
-
-
-@pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return demo_database(tmp_path_factory)
-
-
 @pytest.fixture(scope="module")
 def demo_store(demo_url: str) -> Iterator[Store]:
     db = Store(demo_url)
