@@ -256,3 +256,11 @@ def test_config_typo_is_reported_not_raised(demo_env: str, tmp_path: Path) -> No
     assert any("monitor.toml" in text and "'nmae'" in text for text in errors), errors
     assert not at.metric  # the app stopped instead of drawing a page
     assert not any("Demo data" in info.value for info in at.info)
+
+
+def test_baseline_is_whole_when_the_window_ends_before_the_disclosure(db: Store) -> None:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["sidebar_window"] = (date(2024, 4, 20), date(2024, 4, 26))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert_kpis(at, expected_kpis(db, date(2024, 4, 20), date(2024, 4, 26)), baseline(db))

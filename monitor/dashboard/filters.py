@@ -105,8 +105,12 @@ def current_view() -> View:
 
 
 def timeline_window(view: View) -> Window:
-    """Return the span the timeline draws: the baseline (if any) through the selected window."""
-    start = view.window.start
+    """Return the span the Overview reads and draws: the baseline (if any) and the window.
+
+    Both whole, whichever comes first: the baseline's KPIs need all of its days even when
+    the chosen window ends before the disclosure.
+    """
+    start, end = view.window.start, view.window.end
     if view.baseline is not None:
-        start = min(start, view.baseline.start)
-    return Window(start_of_day(start), view.window.end)
+        start, end = min(start, view.baseline.start), max(end, view.baseline.end)
+    return Window(start_of_day(start), end)
