@@ -479,9 +479,74 @@ def alerts_ack(obj: Context, alert_id: int, note: str) -> None:
     click.echo(f"Alert #{alert_id} acknowledged.")
 
 
+@main.command()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="FILE.html (self-contained) or FILE.pdf (printed by Chromium).",
+)
+@click.option(
+    "--window",
+    "window",
+    default=None,
+    help='Days of data the briefing covers, e.g. "7d" or "2w" (default: the dashboard\'s).',
+)
+@click.option(
+    "--send",
+    is_flag=True,
+    help="Also send it through the notification channels ([alerts] notify in secrets).",
+)
+@click.pass_obj
+@_fail_on_config_error
+def brief(obj: Context, out: Path, window: str | None, send: bool) -> None:
+    """Write the one-page leadership briefing, and optionally send it (one cron line a day)."""
+    from monitor import briefing as briefing_module
+    from monitor.alerts import channels
+
+    suffix = out.suffix.lower()
+    if suffix not in (".html", ".pdf"):
+        raise click.BadParameter("the briefing is written as .html or .pdf", param_hint="--out")
+    try:
+        days = briefing_module.parse_window_days(window) if window else None
+    except ValueError as problem:
+        raise click.BadParameter(str(problem), param_hint="--window") from None
+    settings = obj.settings
+    result = briefing_module.build_briefing(obj.store(), settings, days=days)
+    html = briefing_module.render_html(result)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if suffix == ".pdf":
+            briefing_module.render_pdf(html, out)
+        else:
+            out.write_text(html, encoding="utf-8")
+    except briefing_module.BriefingError as problem:
+        raise click.ClickException(str(problem)) from None
+    click.echo(f"Wrote the briefing to {out}.")
+    if send:
+        urls = channels.notify_urls(settings)
+        if not urls:
+            raise click.ClickException(
+                "No notification channel is configured: add [alerts] notify = [...] to "
+                ".streamlit/secrets.toml or set $MONITOR_NOTIFY_URLS."
+            )
+        delivery = channels.send(briefing_module.briefing_message(result), urls, attach=[out])
+        click.echo(f"Sent to {len(delivery.sent)} channel(s).")
+        for failure in delivery.failures:
+            click.echo(f"  ! not delivered: {failure}", err=True)
+        if delivery.failed:
+            sys.exit(1)
+
+
 @main.group()
 def export() -> None:
-    """Write data out of the monitor (CSV safe to open in a spreadsheet)."""
+    """Write data out of the monitor as CSV or XLSX, safe to open in a spreadsheet.
+
+    Every export carries its provenance (brand, filters, window, sources, scorer, config
+    hash, time, row count, SHA-256 of the data): FILE.manifest.json beside a CSV, an
+    "About" sheet inside an XLSX. See docs/exports.md.
+    """
 
 
 def _parse_day(value: str | None, option: str, *, end: bool = False) -> datetime | None:
@@ -499,16 +564,114 @@ def _parse_day(value: str | None, option: str, *, end: bool = False) -> datetime
     return parsed + timedelta(days=1) if end and is_bare_date else parsed
 
 
+def _check_out(_ctx: click.Context, _param: click.Parameter, value: Path) -> Path:
+    from monitor.reports import ExportError, format_of
+
+    try:
+        format_of(value)
+    except ExportError as problem:
+        raise click.BadParameter(f"{problem}.") from None
+    return value
+
+
+def _out_option(func: Any) -> Any:
+    return click.option(
+        "--out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        required=True,
+        callback=_check_out,
+        help="File to write: FILE.csv (with FILE.manifest.json beside it) or FILE.xlsx "
+        '(with an "About" sheet).',
+    )(func)
+
+
+def _file_options(func: Any) -> Any:
+    func = click.option(
+        "--redact-authors",
+        is_flag=True,
+        help="Replace author handles, and @handles in text and links, with pseudonyms that "
+        "hold within this file only: for exports that leave the team.",
+    )(func)
+    return click.option(
+        "--bom",
+        is_flag=True,
+        help="Write the CSV as UTF-8 with a byte-order mark, so Excel shows accents and emoji.",
+    )(func)
+
+
+def _filter_options(func: Any) -> Any:
+    options = [
+        click.option("--since", help="First day (UTC, inclusive), YYYY-MM-DD or ISO 8601."),
+        click.option("--until", help="Last day (UTC, inclusive for a date; exclusive for a time)."),
+        click.option(
+            "--source", "sources", multiple=True, help="Only this source; repeat for several."
+        ),
+        click.option(
+            "--label",
+            "labels",
+            multiple=True,
+            type=click.Choice(LABELS),
+            help="Only this label; repeat for several.",
+        ),
+        click.option("--topic", "topics", multiple=True, help="Only mentions with this topic id."),
+        click.option(
+            "--search", default="", help="Only mentions whose title or text contains this."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _filter_query(
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
+    labels: tuple[str, ...],
+    topics: tuple[str, ...],
+    search: str,
+) -> MentionQuery:
+    return MentionQuery(
+        since=_parse_day(since, "--since"),
+        until=_parse_day(until, "--until", end=True),
+        sources=sources,
+        labels=labels,
+        topics=topics,
+        search=search,
+    )
+
+
+def _write_export(obj: Context, table: Any, out: Path, bom: bool, redact_authors: bool) -> None:
+    """Write `table` to `out` with its provenance and say what was written."""
+    from monitor.reports import ExportError, ExportOptions, Provenance, export_to_path
+
+    if bom and out.suffix.lower() == ".xlsx":
+        raise click.UsageError(
+            "--bom is for a CSV; an XLSX needs no byte-order mark (it is always UTF-8)."
+        )
+    options = ExportOptions(bom=bom, redact_authors=redact_authors)
+    try:
+        result = export_to_path(table, out, Provenance.from_settings(obj.settings), options)
+    except ExportError as problem:
+        raise click.ClickException(str(problem)) from None
+    except OSError as problem:
+        raise click.ClickException(f"Cannot write {out}: {problem.strerror or problem}.") from None
+    nouns = {"mentions": "mentions", "alerts": "alerts"}
+    where = (
+        f"manifest {result.manifest_path}"
+        if result.manifest_path
+        else "provenance on its About sheet"
+    )
+    click.echo(
+        f"Wrote {result.rows:,} {nouns.get(table.kind, 'rows')} to {out} "
+        f"({table.query.describe()}); {where}; sha256 {result.manifest['sha256']}."
+    )
+
+
 @export.command("mentions")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="CSV file to write.")  # fmt: skip
-@click.option("--since", help="First day (UTC, inclusive), YYYY-MM-DD or ISO 8601.")
-@click.option("--until", help="Last day (UTC, inclusive for a date; exclusive for a time).")
-@click.option("--source", "sources", multiple=True, help="Only this source; repeat for several.")
-@click.option("--label", "labels", multiple=True, type=click.Choice(LABELS),
-              help="Only this label; repeat for several.")  # fmt: skip
-@click.option("--topic", "topics", multiple=True, help="Only mentions with this topic id.")
-@click.option("--search", default="", help="Only mentions whose title or text contains this.")
+@_out_option
+@_filter_options
+@_file_options
 @click.pass_obj
 @_fail_on_config_error
 def export_mentions_command(
@@ -520,20 +683,166 @@ def export_mentions_command(
     labels: tuple[str, ...],
     topics: tuple[str, ...],
     search: str,
+    bom: bool,
+    redact_authors: bool,
 ) -> None:
-    """Write the mentions matching the filters to a CSV, the same rows as the dashboard download."""
-    from monitor.reports import export_mentions
+    """Write the mentions matching the filters: the same rows as the dashboard download."""
+    from monitor.reports import EXCEL_MAX_ROWS, mentions_table
 
-    query = MentionQuery(
-        since=_parse_day(since, "--since"),
-        until=_parse_day(until, "--until", end=True),
-        sources=sources,
-        labels=labels,
-        topics=topics,
-        search=search,
+    query = _filter_query(since, until, sources, labels, topics, search)
+    store = obj.store()
+    if out.suffix.lower() == ".xlsx":
+        found = store.count_mentions(query)
+        if found > EXCEL_MAX_ROWS:
+            raise click.ClickException(
+                f"{found:,} mentions match, more than Excel's {EXCEL_MAX_ROWS:,} rows: "
+                "write a .csv, or narrow the filters."
+            )
+    _write_export(obj, mentions_table(store, query), out, bom, redact_authors)
+
+
+@export.command("daily")
+@_out_option
+@_filter_options
+@_file_options
+@click.pass_obj
+@_fail_on_config_error
+def export_daily_command(
+    obj: Context,
+    out: Path,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
+    labels: tuple[str, ...],
+    topics: tuple[str, ...],
+    search: str,
+    bom: bool,
+    redact_authors: bool,
+) -> None:
+    """Write the daily series (whole UTC days): volume by label, net and mean sentiment, mean
+    rating, for all sources and for each; by default from the first day of data to the last."""
+    from dataclasses import replace
+
+    from monitor.reports import daily_table, daily_window
+
+    query = _filter_query(since, until, sources, labels, topics, search)
+    store = obj.store()
+    window = daily_window(store.time_bounds(), query.since, query.until)
+    if window is not None:
+        query = replace(query, since=window.start, until=window.end)
+    _write_export(
+        obj, daily_table(store.daily_counts(query), window, query), out, bom, redact_authors
     )
-    rows = export_mentions(obj.store(), query, out)
-    click.echo(f"Wrote {rows} mentions to {out} ({query.describe()}).")
+
+
+@export.command("event-study")
+@_out_option
+@click.option(
+    "--event",
+    "event_label",
+    default=None,
+    help="Only the event with this label (default: every event, the disclosure first).",
+)
+@click.option("--since", help="Only events at or after this time (UTC), YYYY-MM-DD or ISO 8601.")
+@click.option("--until", help="Only events before this time (UTC; a bare date includes that day).")
+@click.option("--source", "sources", multiple=True, help="Only this source; repeat for several.")
+@click.option(
+    "--after",
+    "after_days",
+    type=click.IntRange(min=1),
+    multiple=True,
+    help="Days after the event to compare with the baseline; repeat for several "
+    "(default: 1, 7 and 28).",
+)
+@click.option(
+    "--baseline-days",
+    type=click.IntRange(min=1),
+    default=28,
+    show_default=True,
+    help="Whole UTC days before the event's day that form the baseline.",
+)
+@click.option(
+    "--resamples",
+    type=click.IntRange(min=100),
+    default=2000,
+    show_default=True,
+    help="Bootstrap and permutation resamples (the seed is fixed: reruns agree).",
+)
+@_file_options
+@click.pass_obj
+@_fail_on_config_error
+def export_event_study_command(
+    obj: Context,
+    out: Path,
+    event_label: str | None,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...],
+    after_days: tuple[int, ...],
+    baseline_days: int,
+    resamples: int,
+    bom: bool,
+    redact_authors: bool,
+) -> None:
+    """Write the event study: one row per event, window, scope and metric (before, after,
+    difference, CI, p), plus topic and recovery rows: the numbers of `repmon report event-study`."""
+    from monitor import impact
+    from monitor.reports import event_study_table
+
+    events = impact.ordered_events(obj.settings.events)
+    if event_label is not None:
+        try:
+            events = [impact.find_event(events, event_label)]
+        except LookupError as problem:
+            raise click.BadParameter(str(problem), param_hint="--event") from None
+    start, end = _parse_day(since, "--since"), _parse_day(until, "--until", end=True)
+    events = [e for e in events if (start is None or e.at >= start) and (end is None or e.at < end)]
+    if not events:
+        raise click.ClickException(
+            "No event to study"
+            + (" in that window" if since or until else "")
+            + '. Events are [[events]] tables (at, label, kind = "disclosure") in monitor.toml '
+            "(see the README, Configuration)."
+        )
+    options = impact.StudyOptions(
+        baseline_days=baseline_days,
+        after_days=after_days or impact.AFTER_DAYS,
+        sources=sources,
+        n_resamples=resamples,
+    )
+    store = obj.store()
+    studies = [impact.run_event_study(store, e, options).to_dict() for e in events]
+    _write_export(obj, event_study_table(studies, sources=sources), out, bom, redact_authors)
+
+
+@export.command("alerts")
+@_out_option
+@click.option("--since", help="Only alerts fired at or after this (UTC), YYYY-MM-DD or ISO 8601.")
+@click.option("--until", help="Only alerts fired before this (UTC; a bare date includes that day).")
+@click.option("--open", "only_open", is_flag=True, help="Only alerts not yet acknowledged.")
+@_file_options
+@click.pass_obj
+@_fail_on_config_error
+def export_alerts_command(
+    obj: Context,
+    out: Path,
+    since: str | None,
+    until: str | None,
+    only_open: bool,
+    bom: bool,
+    redact_authors: bool,
+) -> None:
+    """Write the alert history, oldest first: each alert with its evidence's count and top
+    mention (source, time, engagement, text, link)."""
+    from monitor.reports import alerts_table
+
+    start, end = _parse_day(since, "--since"), _parse_day(until, "--until", end=True)
+    store = obj.store()
+    fired = store.alerts(since=start, until=end, unacknowledged=only_open, limit=None)
+    table = alerts_table(
+        fired, since=start, until=end, sources=tuple(store.sources()), open_only=only_open
+    )
+    _write_export(obj, table, out, bom, redact_authors)
 
 
 @main.group()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from monitor import analysis
+from monitor import analysis, reports
 from monitor.alerts.rules import describe_rule
 from monitor.dashboard import components, data
 from monitor.dashboard.filters import current_view, timeline_window
@@ -106,6 +106,47 @@ if history:
     )
 else:
     st.info("No alert has fired yet.")
+
+if history:
+    every_alert = data.alerts(url, limit=None)
+    alerts_export = reports.alerts_table(every_alert, sources=view.all_sources)
+    export = st.columns([2, 2, 4], vertical_alignment="bottom")
+    export_format = export[0].selectbox(
+        "Download the alert history as",
+        reports.DOWNLOAD_FORMATS,
+        format_func=lambda f: reports.DOWNLOAD_LABELS[f],
+        key="alerts_export_format",
+        help="Every stored alert, oldest first, with its evidence's count and top mention: "
+        "the same file as `repmon export alerts`.",
+    )
+    bom = export[1].checkbox(
+        "UTF-8 BOM (Excel)",
+        key="alerts_export_bom",
+        disabled=export_format == "xlsx",
+        help="Start the CSV with a byte-order mark, so Excel shows accents and emoji correctly.",
+    )
+    redact = export[1].checkbox(
+        "Redact authors",
+        key="alerts_export_redact",
+        help="Replace @handles in messages, evidence text and links with pseudonyms that hold "
+        "within this file only: for exports that leave the team.",
+    )
+    export[2].download_button(
+        f"Download {reports.DOWNLOAD_LABELS[export_format]} ({len(every_alert):,} alerts)",
+        data=lambda: data.export_download(
+            settings,
+            alerts_export,
+            export_format,
+            bom=bom and export_format != "xlsx",
+            redact_authors=redact,
+            stem="alerts",
+        ),
+        file_name=reports.download_name("alerts", export_format),
+        mime=reports.MIME_TYPES[export_format],
+        on_click="ignore",
+        key="alerts_export_download",
+        icon=":material/download:",
+    )
 
 st.subheader("Back-test the rules on your history")
 st.caption(

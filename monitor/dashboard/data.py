@@ -14,11 +14,10 @@ import pandas as pd
 import streamlit as st
 
 from monitor import config as config_module
-from monitor import impact
-from monitor.analysis import BASELINE_DAYS
+from monitor import impact, reports
+from monitor.analysis import BASELINE_DAYS, Window
 from monitor.config import Settings
 from monitor.models import Alert, CollectionRun, Event, MentionQuery
-from monitor.reports import mentions_csv
 from monitor.store import Store
 
 # Query objects are frozen dataclasses; their repr is a complete, stable cache key.
@@ -174,11 +173,60 @@ def event_study(
     return impact.run_event_study(store(database_url), event, options).to_dict()
 
 
+def briefing_html(
+    database_url: str, current: Settings, window: Window, sources: tuple[str, ...]
+) -> str:
+    """Return the leadership briefing for the dashboard's window (built when downloaded)."""
+    from monitor import briefing
+
+    built = briefing.build_briefing(store(database_url), current, window=window, sources=sources)
+    return briefing.render_html(built)
+
+
+def briefing_pdf(
+    database_url: str, current: Settings, window: Window, sources: tuple[str, ...]
+) -> bytes:
+    """Return the briefing printed to PDF by Chromium (built when downloaded)."""
+    import tempfile
+    from pathlib import Path
+
+    from monitor import briefing
+
+    html = briefing_html(database_url, current, window, sources)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "briefing.pdf"
+        briefing.render_pdf(html, path)
+        return path.read_bytes()
+
+
 def events(current: Settings) -> tuple[Event, ...]:
     """Return the events to mark on charts (from the config, the source of truth)."""
     return current.events
 
 
-def csv_download(database_url: str, query: MentionQuery) -> bytes:
-    """Return the CSV of every mention matching `query`, built only when downloaded."""
-    return mentions_csv(store(database_url), query)
+def mentions_table(database_url: str, query: MentionQuery) -> reports.ExportTable:
+    """Return the mentions export of `query`; its rows stream from the store when written."""
+    return reports.mentions_table(store(database_url), query)
+
+
+def export_download(
+    current: Settings,
+    table: reports.ExportTable,
+    fmt: str,
+    *,
+    bom: bool = False,
+    redact_authors: bool = False,
+    stem: str = "export",
+) -> bytes:
+    """Return a download of `table` as "csv", "zip" (CSV + manifest) or "xlsx" (with About).
+
+    Not cached: built only when the button is pressed, stamped with that time, and with a new
+    redaction key each time. A CSV is byte for byte what `repmon export` writes.
+    """
+    return reports.export_bytes(
+        table,
+        fmt,
+        reports.Provenance.from_settings(current),
+        reports.ExportOptions(bom=bom, redact_authors=redact_authors),
+        stem=stem,
+    )

@@ -6,6 +6,7 @@ import math
 
 import streamlit as st
 
+from monitor import reports
 from monitor.dashboard import components, data
 from monitor.dashboard.filters import current_view
 from monitor.models import LABELS
@@ -54,21 +55,53 @@ frame = data.mentions_page(
 )
 components.mentions_table(frame, key="explorer_table", height=600)
 
-footer = st.columns([2, 2, 4])
+footer = st.columns([2, 2, 2, 3], vertical_alignment="bottom")
 footer[0].number_input(
     f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="explorer_page"
 )
-footer[1].download_button(
-    f"Download CSV ({total:,} rows)",
-    data=lambda: data.csv_download(url, query),
-    file_name=f"mentions_{view.window.start:%Y%m%d}-{view.window.last_day:%Y%m%d}.csv",
-    mime="text/csv",
+export_format = footer[1].selectbox(
+    "Download as",
+    reports.DOWNLOAD_FORMATS,
+    format_func=lambda f: reports.DOWNLOAD_LABELS[f],
+    key="explorer_export_format",
+    help="CSV alone; CSV zipped with its provenance manifest; or Excel, with the provenance "
+    "on an About sheet.",
+)
+bom = footer[2].checkbox(
+    "UTF-8 BOM (Excel)",
+    key="explorer_export_bom",
+    disabled=export_format == "xlsx",
+    help="Start the CSV with a byte-order mark, so Excel shows accents and emoji correctly.",
+)
+redact = footer[2].checkbox(
+    "Redact authors",
+    key="explorer_export_redact",
+    help="Replace author handles, and @handles in text and links, with pseudonyms that hold "
+    "within this file only: for exports that leave the team.",
+)
+too_many = export_format == "xlsx" and total > reports.EXCEL_MAX_ROWS
+stem = f"mentions_{view.window.start:%Y%m%d}-{view.window.last_day:%Y%m%d}"
+footer[3].download_button(
+    f"Download {reports.DOWNLOAD_LABELS[export_format]} ({total:,} rows)",
+    data=lambda: data.export_download(
+        view.settings,
+        data.mentions_table(url, query),
+        export_format,
+        bom=bom and export_format != "xlsx",
+        redact_authors=redact,
+        stem=stem,
+    ),
+    file_name=reports.download_name(stem, export_format),
+    mime=reports.MIME_TYPES[export_format],
     on_click="ignore",
     key="explorer_download",
     icon=":material/download:",
-    disabled=total == 0,
+    disabled=total == 0 or too_many,
 )
-footer[2].caption(
-    "The CSV holds every filtered mention, not only this page; cells a spreadsheet would "
-    "treat as formulas are prefixed with an apostrophe."
+st.caption(
+    "The download holds every filtered mention, not only this page: the same rows as "
+    "`repmon export mentions`. Cells a spreadsheet would treat as formulas are prefixed with "
+    "an apostrophe; the manifest (or the Excel file's About sheet) records the filters, "
+    "sources, scorer, config hash and SHA-256 of the data."
+    + (f" Excel holds at most {reports.EXCEL_MAX_ROWS:,} rows: use CSV." if too_many else "")
 )

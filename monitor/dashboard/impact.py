@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from monitor import impact
+from monitor import impact, reports
 from monitor.dashboard import data
 from monitor.dashboard.components import EVENT_COLOUR, LABEL_COLOURS
 from monitor.dashboard.filters import current_view
@@ -284,6 +284,39 @@ if rows:
 else:
     st.info("No mentions in these windows.")
 
+study_export = reports.event_study_table([study], sources=view.sources)
+export = st.columns([2, 2, 4], vertical_alignment="bottom")
+export_format = export[0].selectbox(
+    "Download the event study as",
+    reports.DOWNLOAD_FORMATS,
+    format_func=lambda f: reports.DOWNLOAD_LABELS[f],
+    key="impact_export_format",
+    help="One row per window, scope (all sources, then each) and metric, with topic and "
+    "recovery rows: the same file as `repmon export event-study --event LABEL`.",
+)
+bom = export[1].checkbox(
+    "UTF-8 BOM (Excel)",
+    key="impact_export_bom",
+    disabled=export_format == "xlsx",
+    help="Start the CSV with a byte-order mark, so Excel shows accents and emoji correctly.",
+)
+study_stem = f"event-study-{event.at:%Y%m%d}"
+export[2].download_button(
+    f"Download {reports.DOWNLOAD_LABELS[export_format]} "
+    f"({len(study_export.frame()):,} rows, every window)",
+    data=lambda: data.export_download(
+        settings,
+        study_export,
+        export_format,
+        bom=bom and export_format != "xlsx",
+        stem=study_stem,
+    ),
+    file_name=reports.download_name(study_stem, export_format),
+    mime=reports.MIME_TYPES[export_format],
+    on_click="ignore",
+    key="impact_export_download",
+    icon=":material/download:",
+)
 st.download_button(
     "Download these numbers (JSON)",
     data=json.dumps(study, indent=2),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from monitor import analysis
+from monitor import analysis, reports
 from monitor.dashboard import components, data
 from monitor.dashboard.filters import current_view, timeline_window
 
@@ -41,6 +41,31 @@ now = analysis.kpis(daily, view.window)
 before = analysis.kpis(daily, baseline) if baseline is not None else None
 components.kpi_cards(now, before, baseline.describe() if baseline else "none configured")
 
+brief_html, brief_pdf, brief_note = st.columns([1, 1, 3])
+brief_html.download_button(
+    "Briefing (HTML)",
+    data=lambda: data.briefing_html(url, settings, view.window, view.sources),
+    file_name=f"briefing-{view.window.last_day:%Y-%m-%d}.html",
+    mime="text/html",
+    on_click="ignore",
+    key="overview_brief_html",
+    icon=":material/description:",
+)
+brief_pdf.download_button(
+    "Briefing (PDF)",
+    data=lambda: data.briefing_pdf(url, settings, view.window, view.sources),
+    file_name=f"briefing-{view.window.last_day:%Y-%m-%d}.pdf",
+    mime="application/pdf",
+    on_click="ignore",
+    key="overview_brief_pdf",
+    icon=":material/picture_as_pdf:",
+)
+brief_note.caption(
+    "The one-page leadership briefing for this window and these sources: the numbers above "
+    "with their confidence intervals, the timeline, what people are angry about, the posts "
+    "hurting most, and the window's alerts."
+)
+
 st.subheader("Daily mentions and net sentiment")
 st.caption(
     f"{span.describe()}; {view.describe_sources()}. Bars: mentions per UTC day by label. "
@@ -50,6 +75,42 @@ st.caption(
 series = analysis.daily_series(daily, span)
 st.plotly_chart(
     components.timeline_figure(series, data.events(settings), view.window), key="overview_timeline"
+)
+
+daily_export = reports.daily_table(daily, span, view.query(span))
+export = st.columns([2, 2, 4], vertical_alignment="bottom")
+export_format = export[0].selectbox(
+    "Download the daily series as",
+    reports.DOWNLOAD_FORMATS,
+    format_func=lambda f: reports.DOWNLOAD_LABELS[f],
+    key="overview_export_format",
+    help="CSV alone; CSV zipped with its provenance manifest; or Excel, with the provenance "
+    "on an About sheet. The same file as `repmon export daily`.",
+)
+bom = export[1].checkbox(
+    "UTF-8 BOM (Excel)",
+    key="overview_export_bom",
+    disabled=export_format == "xlsx",
+    help="Start the CSV with a byte-order mark, so Excel shows accents and emoji correctly.",
+)
+daily_stem = f"daily_{span.start:%Y%m%d}-{span.last_day:%Y%m%d}"
+export[2].download_button(
+    f"Download {reports.DOWNLOAD_LABELS[export_format]} "
+    f"({len(daily_export.frame()):,} rows: all sources, then each)",
+    data=lambda: data.export_download(
+        settings,
+        daily_export,
+        export_format,
+        bom=bom and export_format != "xlsx",
+        stem=daily_stem,
+    ),
+    file_name=reports.download_name(daily_stem, export_format),
+    mime=reports.MIME_TYPES[export_format],
+    on_click="ignore",
+    key="overview_export_download",
+    icon=":material/download:",
+    help="Per UTC day of the chart's span: mentions by label, share negative, mean and net "
+    "sentiment, the 7-day net sentiment, and star ratings; overall, then per source.",
 )
 
 if "ratings" in series and series["ratings"].sum() > 0:
