@@ -7,6 +7,7 @@ st.dataframe, which renders it as text; links are shown only when they are http(
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -126,26 +127,8 @@ def timeline_figure(
         layer="below",
     )
     for i, event in enumerate(events):
-        x = event.at.strftime("%Y-%m-%d %H:%M")
-        figure.add_shape(
-            type="line",
-            x0=x,
-            x1=x,
-            yref="paper",
-            y0=0,
-            y1=1,
-            line={"color": EVENT_COLOUR, "dash": "dash" if event.kind != "disclosure" else "solid"},
-        )
-        figure.add_annotation(
-            x=x,
-            yref="paper",
-            y=1.0 - 0.08 * (i % 4),
-            text=_plain(event.label),
-            showarrow=False,
-            xanchor="left",
-            font={"size": 11, "color": EVENT_COLOUR},
-            bgcolor="rgba(255,255,255,0.8)",
-        )
+        dash = "solid" if event.kind == "disclosure" else "dash"
+        vertical_marker(figure, event.at, event.label, dash=dash, label_y=1.0 - 0.08 * (i % 4))
     figure.update_layout(
         barmode="stack",
         height=420,
@@ -187,16 +170,8 @@ def rating_figure(series: pd.DataFrame, events: Sequence[Event]) -> go.Figure:
         hovertemplate="%{x|%Y-%m-%d}: %{y:.2f} ★ over 7 days<extra></extra>",
     )
     for event in events:
-        x = event.at.strftime("%Y-%m-%d %H:%M")
-        dash = "solid" if event.kind == "disclosure" else "dot"
-        figure.add_shape(
-            type="line",
-            x0=x,
-            x1=x,
-            yref="paper",
-            y0=0,
-            y1=1,
-            line={"color": EVENT_COLOUR, "dash": dash, "width": 1},
+        vertical_marker(
+            figure, event.at, None, dash="solid" if event.kind == "disclosure" else "dot"
         )
     figure.update_layout(
         height=260,
@@ -205,6 +180,31 @@ def rating_figure(series: pd.DataFrame, events: Sequence[Event]) -> go.Figure:
         legend={"orientation": "h", "y": -0.25},
     )
     return figure
+
+
+def vertical_marker(
+    figure: go.Figure,
+    at: datetime | str,
+    label: str | None,
+    *,
+    dash: str = "dash",
+    label_y: float = 1.0,
+) -> None:
+    """Draw a full-height line at `at` with an optional label (events, recovery days)."""
+    x = at.strftime("%Y-%m-%d %H:%M") if isinstance(at, datetime) else at
+    line = {"color": EVENT_COLOUR, "dash": dash, "width": 1.5 if label else 1}
+    figure.add_shape(type="line", x0=x, x1=x, yref="paper", y0=0, y1=1, line=line)
+    if label:
+        figure.add_annotation(
+            x=x,
+            yref="paper",
+            y=label_y,
+            text=_plain(label),
+            showarrow=False,
+            xanchor="left",
+            font={"size": 11, "color": EVENT_COLOUR},
+            bgcolor="rgba(255,255,255,0.8)",
+        )
 
 
 def _plain(text: str) -> str:

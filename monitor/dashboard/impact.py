@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from monitor import impact, reports
 from monitor.dashboard import data
-from monitor.dashboard.components import EVENT_COLOUR, LABEL_COLOURS
+from monitor.dashboard.components import EVENT_COLOUR, LABEL_COLOURS, vertical_marker
 from monitor.dashboard.filters import current_view
 from monitor.models import Event
 
@@ -117,25 +117,7 @@ def recovery_figure(recovery: Mapping[str, Any], event: Event) -> go.Figure:
     if recovery["day"]:
         marks.append((recovery["day"], "back in range", "dot"))
     for x, text, dash in marks:
-        figure.add_shape(
-            type="line",
-            x0=x,
-            x1=x,
-            yref="paper",
-            y0=0,
-            y1=1,
-            line={"color": EVENT_COLOUR, "dash": dash},
-        )
-        figure.add_annotation(
-            x=x,
-            yref="paper",
-            y=1.0,
-            text=text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
-            showarrow=False,
-            xanchor="left",
-            font={"size": 11, "color": EVENT_COLOUR},
-            bgcolor="rgba(255,255,255,0.8)",
-        )
+        vertical_marker(figure, x, text, dash=dash)
     figure.update_layout(
         height=300,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
