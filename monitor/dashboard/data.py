@@ -183,6 +183,22 @@ def briefing_html(
     return briefing.render_html(built)
 
 
+@st.cache_resource(show_spinner=False)
+def pdf_engine_problem() -> str | None:
+    """Return why the briefing cannot be printed to PDF here (what to install), or None."""
+    import importlib.util
+
+    from monitor import briefing
+
+    if importlib.util.find_spec("playwright") is None:
+        return "Printing the briefing needs Playwright: pip install playwright"
+    try:
+        briefing.find_chromium()
+    except briefing.BriefingError as problem:
+        return str(problem)
+    return None
+
+
 def briefing_pdf(
     database_url: str, current: Settings, window: Window, sources: tuple[str, ...]
 ) -> bytes:

@@ -51,15 +51,21 @@ brief_html.download_button(
     key="overview_brief_html",
     icon=":material/description:",
 )
-brief_pdf.download_button(
-    "Briefing (PDF)",
-    data=lambda: data.briefing_pdf(url, settings, view.window, view.sources),
-    file_name=f"briefing-{view.window.last_day:%Y-%m-%d}.pdf",
-    mime="application/pdf",
-    on_click="ignore",
-    key="overview_brief_pdf",
-    icon=":material/picture_as_pdf:",
-)
+pdf_problem = data.pdf_engine_problem()
+if pdf_problem is None:
+    brief_pdf.download_button(
+        "Briefing (PDF)",
+        data=lambda: data.briefing_pdf(url, settings, view.window, view.sources),
+        file_name=f"briefing-{view.window.last_day:%Y-%m-%d}.pdf",
+        mime="application/pdf",
+        on_click="ignore",
+        key="overview_brief_pdf",
+        icon=":material/picture_as_pdf:",
+    )
+else:
+    brief_pdf.button(
+        "Briefing (PDF)", disabled=True, help=pdf_problem, key="overview_brief_pdf_off"
+    )
 brief_note.caption(
     "The one-page leadership briefing for this window and these sources: the numbers above "
     "with their confidence intervals, the timeline, what people are angry about, the posts "
