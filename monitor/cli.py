@@ -924,3 +924,39 @@ def event_study_command(
 
 if __name__ == "__main__":
     main()
+
+
+@main.command()
+@click.option(
+    "--mentions",
+    type=click.IntRange(min=1000),
+    default=100_000,
+    show_default=True,
+    help="How many synthetic mentions to store (the targets are set at 1,000,000).",
+)
+@click.option(
+    "--database",
+    "bench_database",
+    default=None,
+    help="An EMPTY database to run in (e.g. postgresql://user@host/bench); its tables are "
+    "dropped and recreated. Default: a temporary SQLite file.",
+)
+@click.option(
+    "--feeds",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="How many delayed feeds the collection measurement serves.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object of figures.")
+def bench(mentions: int, bench_database: str | None, feeds: int, as_json: bool) -> None:
+    """Measure ingest, the dashboard, alerts and collection (see docs/performance.md)."""
+    from monitor.bench import run as bench_run
+
+    try:
+        figures = bench_run.run(
+            mentions, database_url=bench_database, feeds=feeds, progress=_stderr
+        )
+    except bench_run.BenchError as problem:
+        raise click.ClickException(str(problem)) from None
+    click.echo(bench_run.main_json(figures) if as_json else bench_run.render(figures))

@@ -151,6 +151,13 @@ def parse_settings(
 ) -> Settings:
     """Validate a parsed monitor.toml and return settings; raise ConfigError naming file and key."""
     secrets = secrets or {}
+    for misplaced in ("auth", "access"):
+        if misplaced in raw:
+            # Fail closed: read from here, the sign-in would silently not apply.
+            raise ConfigError(
+                f"{path}: [{misplaced}] belongs in {SECRETS_FILE}, not in monitor.toml: the "
+                "dashboard's sign-in is configured with the secrets (docs/deployment.md)."
+            )
     _check_keys(raw, "", path)
     brand = _parse_brand(raw.get("brand"), path)
     events = tuple(_parse_event(item, i, path) for i, item in enumerate(_list(raw, "events", path)))

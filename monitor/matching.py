@@ -3,7 +3,8 @@
 Rules:
 - Terms (the name and aliases) match on word boundaries, case-insensitively, except a term
   written in capitals only (an acronym such as "NWB") which must appear in capitals: "nwb"
-  in running text is rarely the brand.
+  in running text is rarely the brand. The words of a term may be split by any whitespace
+  ("Northwind\nBank" at a line break); full-width and other compatibility forms match too.
 - A cashtag ("$HD") matches when not preceded by another "$" ("$GE$HD" names $HD; "$$HD"
   does not) and not followed by a letter or digit. An @handle matches whole, and so does
   the hashtag of a name of several words (#NorthwindBank for "Northwind Bank").
@@ -18,6 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from monitor.config import BrandConfig
+from monitor.quickcheck import QuickPattern
 
 
 def _fold(text: str) -> str:
@@ -27,7 +29,8 @@ def _fold(text: str) -> str:
 
 
 def _term_pattern(term: str) -> re.Pattern[str]:
-    escaped = re.escape(term)
+    # The words of a name may be split by any run of spaces, a line break included.
+    escaped = r"\s+".join(re.escape(word) for word in term.split())
     if term.startswith("$"):
         return re.compile(rf"(?<!\$){escaped}(?![\w])", re.IGNORECASE)
     if term.startswith(("@", "#")):
@@ -48,9 +51,12 @@ class BrandMatcher:
         # A name of several words is written as one hashtag on social media: #NorthwindBank.
         hashtags = ["#" + t.replace(" ", "") for t in self.brand.terms if " " in t.strip()]
         terms = sorted([*self.brand.terms, *hashtags], key=len, reverse=True)
-        object.__setattr__(self, "_terms", tuple(_term_pattern(_fold(t)) for t in terms))
+        # QuickPattern skips a term at once when its letters are nowhere in the text.
+        quick_terms = tuple(QuickPattern.of(_term_pattern(_fold(t))) for t in terms)
+        object.__setattr__(self, "_terms", quick_terms)
         excludes = sorted(self.brand.exclude, key=len, reverse=True)
-        object.__setattr__(self, "_excludes", tuple(_term_pattern(_fold(t)) for t in excludes))
+        quick_excludes = tuple(QuickPattern.of(_term_pattern(_fold(t))) for t in excludes)
+        object.__setattr__(self, "_excludes", quick_excludes)
 
     def matches(self, text: str) -> bool:
         """Return True when `text` names the brand outside every exclusion."""
@@ -59,11 +65,14 @@ class BrandMatcher:
     def matched_terms(self, text: str) -> list[str]:
         """Return the brand terms found in `text` after blanking out exclusions."""
         folded = _fold(text)
-        for pattern in self._excludes:  # type: ignore[attr-defined]
-            folded = pattern.sub(lambda m: " " * len(m.group(0)), folded)
+        lowered = folded.lower()
+        for quick in self._excludes:  # type: ignore[attr-defined]
+            if quick.may_match(folded, lowered):
+                folded = quick.pattern.sub(lambda m: " " * len(m.group(0)), folded)
+                lowered = folded.lower()
         found = []
-        for pattern in self._terms:  # type: ignore[attr-defined]
-            hit = pattern.search(folded)
+        for quick in self._terms:  # type: ignore[attr-defined]
+            hit = quick.search(folded, lowered)
             if hit:
                 found.append(hit.group(0))
         return found

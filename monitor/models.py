@@ -112,13 +112,14 @@ class Event:
 class CollectionRun:
     """One run of one source: what it added, what it updated, and why it failed if it did.
 
-    "partial" means some inputs of the source failed (see `error`) while others landed.
+    "partial" means some inputs of the source failed (see `error`) while others landed;
+    "interrupted", that the process stopped (killed, crashed) before recording a finish.
     """
 
     source: str
     started_at: datetime
     finished_at: datetime | None = None
-    status: Literal["running", "ok", "partial", "failed"] = "running"
+    status: Literal["running", "ok", "partial", "failed", "interrupted"] = "running"
     new: int = 0
     updated: int = 0
     unchanged: int = 0

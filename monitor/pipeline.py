@@ -186,6 +186,7 @@ class ImportReport:
 
 
 MAX_PROBLEMS = 20
+MAX_SOURCE_NAME = 64  # the store's column width
 IMPORT_BATCH = 2000
 
 
@@ -199,6 +200,7 @@ def import_file(
     mapping: Mapping[str, str] | None = None,
     match: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    scorer: Scorer | None = None,
 ) -> ImportReport:
     """Import a file of mentions (backfill or vendor export); re-importing changes nothing.
 
@@ -207,6 +209,10 @@ def import_file(
     line; they never stop the others. Raises ImportFileError if the file cannot be read.
     """
     source = source or importers.DEFAULT_SOURCE.get(fmt, "import")
+    if not source.strip() or len(source) > MAX_SOURCE_NAME:
+        raise importers.ImportFileError(
+            f"source name {source[:80]!r} must be 1 to {MAX_SOURCE_NAME} characters (--source)."
+        )
     report = ImportReport(path=path, source=source)
     convert = importers.converter(fmt, source, mapping or {})
     matcher = BrandMatcher(settings.brand) if match else None
@@ -214,7 +220,7 @@ def import_file(
     batch: list[Mention] = []
 
     def flush() -> None:
-        result = ingest(store, batch)
+        result = ingest(store, batch, scorer)
         report.new += result.new
         report.updated += result.updated
         report.unchanged += result.unchanged
@@ -250,6 +256,17 @@ def import_file(
         run.status, run.error = "failed", str(failure)
         store.finish_run(run)
         raise
+    except Exception as failure:  # the database refused a batch: record why, then report it
+        run.new, run.updated, run.unchanged = report.new, report.updated, report.unchanged
+        run.status = "failed"
+        run.error = f"stopped after {report.rows:,} rows: {type(failure).__name__}: {failure}"
+        run.error = redact_secrets(run.error, settings.secrets)
+        store.finish_run(run)
+        raise importers.ImportFileError(
+            f"{path}: the import stopped after {report.rows:,} rows ({report.new:,} stored): "
+            f"{type(failure).__name__}: {failure}. Fix the cause and import again: rows "
+            "already stored are not duplicated."
+        ) from failure
     run.new, run.updated, run.unchanged = report.new, report.updated, report.unchanged
     run.duplicates, run.skipped = report.duplicates, report.skipped
     run.status = "partial" if report.failed else "ok"

@@ -18,6 +18,7 @@ from pathlib import Path
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from monitor.models import Label, Mention
+from monitor.quickcheck import QuickPattern, WordStartIndex
 
 LEXICON_PATH = Path(__file__).parent / "lexicon" / "breach.toml"
 POSITIVE_AT = 0.05
@@ -26,6 +27,8 @@ NEGATIVE_AT = -0.05
 NEGATIVE_RATING_AT = 2.0
 # What an incident word becomes in an informational text: a token no lexicon rates.
 NEUTRAL_TOKEN = "xincidentx"  # noqa: S105 (a word, not a password)
+# How many scored texts a scorer remembers (about 30 MB of short posts).
+MEMO_SIZE = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,7 @@ class Topic:
     id: str
     label: str
     pattern: re.Pattern[str]
+    patterns: tuple[str, ...] = ()  # the alternatives `pattern` is built from
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,10 @@ class Lexicon:
     informational_words: re.Pattern[str] | None = field(default=None, compare=False)
     harm_cue: re.Pattern[str] | None = field(default=None, compare=False)
     praise_words: re.Pattern[str] | None = field(default=None, compare=False)
+    # The words behind the three patterns above, for the quick index.
+    informational_terms: tuple[str, ...] = ()
+    harm_terms: tuple[str, ...] = ()
+    praise_terms: tuple[str, ...] = ()
 
     @staticmethod
     def phrase_token(phrase: str) -> str:
@@ -79,6 +87,7 @@ def load_lexicon(path: Path = LEXICON_PATH) -> Lexicon:
             id=topic_id,
             label=str(spec["label"]),
             pattern=re.compile(r"(?<!\w)(?:" + "|".join(spec["patterns"]) + r")(?!\w)", re.I),
+            patterns=tuple(spec["patterns"]),
         )
         for topic_id, spec in raw.get("topics", {}).items()
     )
@@ -92,6 +101,9 @@ def load_lexicon(path: Path = LEXICON_PATH) -> Lexicon:
         informational_words=_alternation(informational.get("neutral_words", [])),
         harm_cue=_alternation(sarcasm.get("harm_cues", [])),
         praise_words=_alternation(sarcasm.get("praise_words", [])),
+        informational_terms=tuple(informational.get("neutral_words", [])),
+        harm_terms=tuple(sarcasm.get("harm_cues", [])),
+        praise_terms=tuple(sarcasm.get("praise_words", [])),
     )
 
 
@@ -103,6 +115,37 @@ def _alternation(phrases: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile(
         r"(?<!\w)(" + "|".join(re.escape(p) for p in longest_first) + r")(?!\w)", re.I
     )
+
+
+_NEVER = re.compile(r"(?!)")  # matches nothing: stands in for a rule the lexicon leaves out
+
+
+# Names in the word index for the lexicon's rules; topic ids cannot start with a space.
+_INFORMATIONAL, _HARM, _PRAISE, _PHRASES = " informational", " harm", " praise", " phrases"
+
+
+@dataclass(frozen=True, slots=True)
+class _QuickLexicon:
+    """The lexicon's patterns arranged to be cheap to test (see monitor/quickcheck.py): one
+    index of every word-like rule and topic, and the informational cue with its literals."""
+
+    words: WordStartIndex
+    informational_cue: QuickPattern
+
+    @classmethod
+    def of(cls, lexicon: Lexicon) -> _QuickLexicon:
+        entries = [(t.id, expression) for t in lexicon.topics for expression in t.patterns]
+        for name, words in (
+            (_INFORMATIONAL, lexicon.informational_terms),
+            (_HARM, lexicon.harm_terms),
+            (_PRAISE, lexicon.praise_terms),
+            (_PHRASES, lexicon.phrases),
+        ):
+            entries += [(name, re.escape(word)) for word in words]
+        return cls(
+            words=WordStartIndex(entries),
+            informational_cue=QuickPattern.of(lexicon.informational_cue or _NEVER),
+        )
 
 
 def label_for(compound: float) -> Label:
@@ -123,6 +166,8 @@ class Scorer:
         self._vader.lexicon.update(self.lexicon.words)
         for phrase, valence in self.lexicon.phrases.items():
             self._vader.lexicon[Lexicon.phrase_token(phrase)] = valence
+        self._quick = _QuickLexicon.of(self.lexicon)
+        self._memo: dict[tuple[str, float | None], Score] = {}
 
     @property
     def version(self) -> str:
@@ -131,44 +176,57 @@ class Scorer:
 
     def compound(self, text: str) -> float:
         """Return the domain-corrected VADER compound score of `text`, -1..1."""
-        lexicon = self.lexicon
+        return self._compound(text, self._quick.words.found(text))
+
+    def _compound(self, text: str, found: set[str]) -> float:
+        lexicon, quick = self.lexicon, self._quick
+        # Each rewrite runs only where the index found its words, which is exactly where the
+        # rule's own pattern would match; after a rewrite the text is looked at afresh.
         if (
-            lexicon.informational_cue is not None
+            _INFORMATIONAL in found
             and lexicon.informational_words is not None
-            and lexicon.informational_cue.search(text)
+            and quick.informational_cue.search(text)
         ):
             text = lexicon.informational_words.sub(NEUTRAL_TOKEN, text)
-        if (
-            lexicon.harm_cue is not None
-            and lexicon.praise_words is not None
-            and lexicon.harm_cue.search(text)
-        ):
+            found = quick.words.found(text)
+        if _HARM in found and _PRAISE in found and lexicon.praise_words is not None:
             text = lexicon.praise_words.sub(NEUTRAL_TOKEN, text)
-        if lexicon.phrase_pattern is not None:
+            found = quick.words.found(text)
+        if _PHRASES in found and lexicon.phrase_pattern is not None:
             text = lexicon.phrase_pattern.sub(lambda m: Lexicon.phrase_token(m.group(0)), text)
         return float(self._vader.polarity_scores(text)["compound"])
 
     def topics(self, text: str) -> tuple[str, ...]:
         """Return the ids of the topics `text` touches, in lexicon order."""
-        return tuple(t.id for t in self.lexicon.topics if t.pattern.search(text))
+        return self._topics(self._quick.words.found(text))
+
+    def _topics(self, found: set[str]) -> tuple[str, ...]:
+        return tuple(t.id for t in self.lexicon.topics if t.id in found)
 
     def score(self, text: str, rating: float | None = None) -> Score:
         """Return compound, label and topics of `text`; a low star rating makes it negative."""
-        compound = round(self.compound(text), 4)
+        found = self._quick.words.found(text)
+        compound = round(self._compound(text, found), 4)
         label = label_for(compound)
         if rating is not None and rating <= NEGATIVE_RATING_AT and label != "negative":
             label = "negative"
-        return Score(compound=compound, label=label, topics=self.topics(text))
+        return Score(compound=compound, label=label, topics=self._topics(found))
 
     def score_mentions(self, mentions: Iterable[Mention]) -> list[Mention]:
-        """Score mentions in place and return them; each distinct text is scored once."""
-        seen: dict[tuple[str, float | None], Score] = {}
+        """Score mentions in place and return them; each distinct text is scored once.
+
+        Scores are remembered across calls (up to MEMO_SIZE texts), so a repost or a story
+        cross-posted to several sources costs one scoring however far apart they arrive.
+        """
+        memo = self._memo
         scored = []
         for mention in mentions:
             key = (mention.full_text, mention.rating)
-            result = seen.get(key)
+            result = memo.get(key)
             if result is None:
-                result = seen[key] = self.score(mention.full_text, mention.rating)
+                if len(memo) >= MEMO_SIZE:
+                    memo.clear()  # cheaper than LRU bookkeeping; repeats cluster in time
+                result = memo[key] = self.score(mention.full_text, mention.rating)
             mention.compound, mention.label, mention.topics = (
                 result.compound,
                 result.label,

@@ -7,13 +7,15 @@ database, so a chart never needs every row.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -22,7 +24,7 @@ from monitor.models import Alert, CollectionRun, Event, Mention, MentionQuery, u
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ALL_MENTIONS = MentionQuery()
 UPSERT_BATCH = 500
 
@@ -90,7 +92,18 @@ mentions = sa.Table(
     sa.Column("content_hash", sa.String(32), nullable=False),
     sa.Column("extra", sa.JSON, nullable=False, default=dict),
     sa.UniqueConstraint("source", "external_id", name="uq_mentions_source_external_id"),
-    sa.Index("ix_mentions_published_at", "published_at"),
+    # Covers what alert rules read (Store.rule_frame), so a check reads only this index, not
+    # the rows with their texts; it also serves every time-range filter.
+    sa.Index(
+        "ix_mentions_published_cover",
+        "published_at",
+        "source",
+        "label",
+        "compound",
+        "engagement",
+        "topics",
+        "id",  # PostgreSQL indexes hold no row id of their own; SQLite's always do
+    ),
     sa.Index("ix_mentions_day_source_label", "published_day", "source", "label", "compound"),
     sa.Index("ix_mentions_label_engagement", "label", "engagement"),
     sa.Index("ix_mentions_content_hash", "content_hash"),
@@ -168,6 +181,42 @@ alerts = sa.Table(
     sa.Index("ix_alerts_rule_brand_fired", "rule", "brand", "fired_at"),
 )
 
+# Totals per UTC hour, source and label, kept in the same transaction as the mentions they
+# count: charts, KPIs and alert rules read a few thousand of these instead of every mention.
+rollup_hours = sa.Table(
+    "rollup_hours",
+    metadata,
+    sa.Column("hour", UTCDateTime, primary_key=True),
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("label", sa.String(8), primary_key=True),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("mentions", sa.Integer, nullable=False),
+    sa.Column("compound_sum", sa.Float, nullable=False),
+    sa.Column("rating_sum", sa.Float, nullable=False),
+    sa.Column("ratings", sa.Integer, nullable=False),
+    sa.Index("ix_rollup_hours_day", "day", "source", "label"),
+)
+
+# Mentions per UTC hour, source, label and topic, for "what are they angry about".
+rollup_topics = sa.Table(
+    "rollup_topics",
+    metadata,
+    sa.Column("hour", UTCDateTime, primary_key=True),
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("label", sa.String(8), primary_key=True),
+    sa.Column("topic", sa.String(64), primary_key=True),
+    sa.Column("mentions", sa.Integer, nullable=False),
+)
+
+ROLLUP_HOUR_KEYS = ("hour", "source", "label")
+INTERRUPTED = (
+    "No finish was recorded: the process stopped (killed or crashed) during the run. What it "
+    "stored is kept whole, and the next run continues from the last saved cursor."
+)
+# What alert rules read of a mention (Store.rule_frame).
+RULE_COLUMNS = ("id", "published_at", "source", "label", "compound", "engagement", "topics")
+ROLLUP_TOPIC_KEYS = ("hour", "source", "label", "topic")
+
 # Columns an upsert may change on a mention already stored. published_at and collected_at
 # keep their first values: a post does not move in time when its score grows.
 MUTABLE_COLUMNS = (
@@ -243,6 +292,9 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+            # SQLite's lower() folds ASCII only; PostgreSQL's folds every letter. Searches
+            # (lower(x) LIKE lower(y)) must find "ÉCHEC" for "échec" on both.
+            dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
         return engine
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -251,12 +303,23 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+# libpq also takes a password from the URL's query string (postgresql://u@h/db?password=...).
+SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
+
+
 def redact_url(url: str) -> str:
-    """Return a database URL safe to print: the password replaced by ***."""
+    """Return a database URL safe to print: every password (user info or query) replaced by ***."""
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
+        parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
         return "<unparseable database URL>"
+    hidden = {key: "***" for key in parsed.query if key.lower() in SECRET_QUERY_KEYS}
+    shown = parsed.update_query_dict(hidden).render_as_string(hide_password=True)
+    return shown.replace("%2A%2A%2A", "***")
 
 
 def topics_to_db(topics: Sequence[str]) -> str:
@@ -301,7 +364,11 @@ class Store:
                     f"The database at {redact_url(self.url)} has schema version {version}, newer "
                     f"than this program's {SCHEMA_VERSION}. Upgrade repmon before using it."
                 )
-            # Upgrades from older versions go here, one step per version, when there are any.
+            elif int(version) < 2:  # version 1 had no rollups: count the stored mentions once
+                log.info("building hourly rollups for %s", redact_url(self.url))
+                conn.execute(sa.text("DROP INDEX IF EXISTS ix_mentions_published_at"))
+                self._rebuild_rollups(conn)
+                self._set_meta(conn, "schema_version", "2")
 
     def _set_meta(self, conn: Connection, key: str, value: str) -> None:
         updated = conn.execute(sa.update(meta).where(meta.c.key == key).values(value=value))
@@ -351,6 +418,13 @@ class Store:
         ordered = list(rows.values())
         total = UpsertResult()
         with self.engine.begin() as conn:
+            # One writer at a time (a collect and an import, `watch` and "Collect now"): what
+            # is read below must not change before it is written, or a mention both writers
+            # find new is counted twice in the rollups. This no-op write takes SQLite's write
+            # lock, or PostgreSQL's lock on the row, before anything is read.
+            conn.execute(
+                sa.update(meta).where(meta.c.key == "data_version").values(value=meta.c.value)
+            )
             for start in range(0, len(ordered), UPSERT_BATCH):
                 total += self._upsert_batch(conn, ordered[start : start + UPSERT_BATCH])
             if cursor is not None:
@@ -363,7 +437,8 @@ class Store:
         return total
 
     def _upsert_batch(self, conn: Connection, rows: list[dict[str, Any]]) -> UpsertResult:
-        stored = self._stored_fingerprints(conn, rows)
+        published: dict[tuple[str, str], datetime] = {}
+        stored = self._stored_fingerprints(conn, rows, published)
         already_sighted = self._stored_sightings(conn, rows)
         changed = [r for r in rows if _key(r) in stored and stored[_key(r)] != _fingerprint(r)]
         unchanged = sum(_key(r) in already_sighted for r in rows) + sum(
@@ -386,6 +461,16 @@ class Store:
                 sighted.append((row, original))
         if new or changed:
             conn.execute(self._upsert_statement(), new + changed)
+            totals = _RollupDelta()
+            for row in new:
+                totals.add(row["published_at"], row, +1)
+            for row in changed:
+                # published_at never changes on update: the stored time is the one counted.
+                at = published[_key(row)]
+                before = dict(zip(MUTABLE_COLUMNS, stored[_key(row)], strict=True))
+                totals.add(at, {**before, "source": row["source"]}, -1)
+                totals.add(at, row, +1)
+            self._apply_rollup(conn, totals)
         if sighted:
             self._insert_sightings(conn, sighted)
         return UpsertResult(
@@ -469,17 +554,89 @@ class Store:
             return int(conn.execute(sa.select(sa.func.count()).select_from(sightings)).scalar_one())
 
     def _stored_fingerprints(
-        self, conn: Connection, rows: list[dict[str, Any]]
+        self,
+        conn: Connection,
+        rows: list[dict[str, Any]],
+        published: dict[tuple[str, str], datetime],
     ) -> dict[tuple[str, str], tuple[Any, ...]]:
-        columns = [mentions.c[name] for name in MUTABLE_COLUMNS]
+        """Return the mutable columns of the stored rows among `rows`, and fill `published`
+        with their publication times."""
+        c = mentions.c
+        columns = [c[name] for name in MUTABLE_COLUMNS]
         stored: dict[tuple[str, str], tuple[Any, ...]] = {}
         for source, ids in _ids_by_source(rows).items():
-            query = sa.select(mentions.c.source, mentions.c.external_id, *columns).where(
-                mentions.c.source == source, mentions.c.external_id.in_(ids)
+            query = sa.select(c.source, c.external_id, c.published_at, *columns).where(
+                c.source == source, c.external_id.in_(ids)
             )
             for found in conn.execute(query):
-                stored[(found[0], found[1])] = tuple(found[2:])
+                stored[(found[0], found[1])] = tuple(found[3:])
+                published[(found[0], found[1])] = found[2]
         return stored
+
+    # -- rollups ------------------------------------------------------------------------------
+
+    def _dialect_insert(self, table: sa.Table) -> Any:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def _apply_rollup(self, conn: Connection, delta: _RollupDelta) -> None:
+        """Add `delta` to the rollup tables (in the caller's transaction)."""
+        for table, keys, changes in (
+            (rollup_hours, ROLLUP_HOUR_KEYS, delta.hour_rows()),
+            (rollup_topics, ROLLUP_TOPIC_KEYS, delta.topic_rows()),
+        ):
+            if not changes:
+                continue
+            statement = self._dialect_insert(table)
+            summed = [name for name in changes[0] if name not in keys and name != "day"]
+            statement = statement.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={name: table.c[name] + statement.excluded[name] for name in summed},
+            )
+            conn.execute(statement, changes)
+
+    def _rebuild_rollups(self, conn: Connection) -> None:
+        """Recount the rollup tables from the stored mentions."""
+        conn.execute(sa.delete(rollup_topics))
+        conn.execute(sa.delete(rollup_hours))
+        self._apply_rollup(conn, _count_rollups(conn))
+
+    def rebuild_rollups(self) -> None:
+        """Recount the rollup tables from the stored mentions (one transaction)."""
+        with self.engine.begin() as conn:
+            self._rebuild_rollups(conn)
+
+    def rollup_problems(self) -> list[str]:
+        """Return where the rollup tables disagree with the stored mentions ([] when none)."""
+        with self.engine.connect() as conn:
+            expected = _count_rollups(conn)
+            hours = {
+                tuple(row[k] for k in ROLLUP_HOUR_KEYS): row
+                for row in conn.execute(sa.select(rollup_hours)).mappings()
+                if row["mentions"]
+            }
+            topics = {
+                tuple(row[k] for k in ROLLUP_TOPIC_KEYS): row["mentions"]
+                for row in conn.execute(sa.select(rollup_topics)).mappings()
+                if row["mentions"]
+            }
+        problems = []
+        want_hours = {tuple(r[k] for k in ROLLUP_HOUR_KEYS): r for r in expected.hour_rows()}
+        for key in sorted(set(want_hours) | set(hours), key=repr):
+            want, have = want_hours.get(key), hours.get(key)
+            if want is None or have is None or not _same_totals(want, have):
+                problems.append(f"rollup_hours {key}: expected {want}, stored {have}")
+        want_topics = {
+            tuple(r[k] for k in ROLLUP_TOPIC_KEYS): r["mentions"] for r in expected.topic_rows()
+        }
+        for key in sorted(set(want_topics) | set(topics), key=repr):
+            if want_topics.get(key) != topics.get(key):
+                problems.append(
+                    f"rollup_topics {key}: expected {want_topics.get(key)}, "
+                    f"stored {topics.get(key)}"
+                )
+        return problems
 
     def _upsert_statement(self) -> Any:
         # Both dialects spell "insert ... on conflict do update" the same way.
@@ -495,47 +652,22 @@ class Store:
 
     def count_mentions(self, query: MentionQuery = ALL_MENTIONS) -> int:
         """Return how many stored mentions match `query`."""
-        statement = sa.select(sa.func.count()).select_from(mentions).where(*_conditions(query))
+        if _rollups_answer(query):
+            r = rollup_hours.c
+            statement = sa.select(sa.func.sum(r.mentions)).where(
+                *_rollup_conditions(rollup_hours, query)
+            )
+        else:
+            statement = sa.select(sa.func.count()).select_from(mentions).where(*_conditions(query))
         with self.engine.connect() as conn:
-            return int(conn.execute(statement).scalar_one())
+            return int(conn.execute(statement).scalar_one() or 0)
 
     def daily_counts(self, query: MentionQuery = ALL_MENTIONS) -> pd.DataFrame:
         """Return one row per (day, source, label): mentions, summed compound and rating.
 
         Sums rather than means, so callers can re-aggregate over any grouping exactly.
         """
-        c = mentions.c
-        statement = (
-            sa.select(
-                c.published_day.label("day"),
-                c.source,
-                c.label,
-                sa.func.count().label("mentions"),
-                sa.func.sum(c.compound).label("compound_sum"),
-                sa.func.sum(c.rating).label("rating_sum"),
-                sa.func.count(c.rating).label("ratings"),
-            )
-            .where(*_conditions(query))
-            .group_by(c.published_day, c.source, c.label)
-            .order_by(c.published_day)
-        )
-        with self.engine.connect() as conn:
-            frame = pd.DataFrame(conn.execute(statement).mappings().all())
-        if frame.empty:
-            return pd.DataFrame(
-                columns=[
-                    "day",
-                    "source",
-                    "label",
-                    "mentions",
-                    "compound_sum",
-                    "rating_sum",
-                    "ratings",
-                ]
-            )
-        frame["day"] = pd.to_datetime(frame["day"])
-        frame["rating_sum"] = frame["rating_sum"].astype(float).fillna(0.0)
-        return frame
+        return self._counts(query, by_hour=False)
 
     def hourly_counts(self, query: MentionQuery = ALL_MENTIONS) -> pd.DataFrame:
         """Return one row per (UTC hour, source, label): mentions and summed compound and rating.
@@ -543,40 +675,81 @@ class Store:
         Hours are the clusters the event study resamples: mentions arrive in bursts, so an
         hour, not a single mention, is the independent unit.
         """
-        c = mentions.c
-        if self.dialect == "postgresql":
-            hour: Any = sa.func.date_trunc("hour", sa.func.timezone("UTC", c.published_at))
-        else:  # stored as "YYYY-MM-DD HH:MM:SS...": the first 13 characters are the hour
-            hour = sa.func.substr(sa.cast(c.published_at, sa.String), 1, 13)
-        statement = (
-            sa.select(
-                hour.label("hour"),
-                c.source,
-                c.label,
-                sa.func.count().label("mentions"),
-                sa.func.sum(c.compound).label("compound_sum"),
-                sa.func.sum(c.rating).label("rating_sum"),
-                sa.func.count(c.rating).label("ratings"),
+        return self._counts(query, by_hour=True)
+
+    def _counts(self, query: MentionQuery, *, by_hour: bool) -> pd.DataFrame:
+        """Return mentions and sums per (day or hour, source, label) for `query`: from the
+        rollups when they can answer it exactly, else grouped from the mentions."""
+        period = "hour" if by_hour else "day"
+        columns = [period, "source", "label", "mentions", "compound_sum", "rating_sum", "ratings"]
+        if _rollups_answer(query):
+            r = rollup_hours.c
+            key: Any = r.hour if by_hour else r.day
+            statement = (
+                sa.select(
+                    key.label(period),
+                    r.source,
+                    r.label,
+                    sa.func.sum(r.mentions).label("mentions"),
+                    sa.func.sum(r.compound_sum).label("compound_sum"),
+                    sa.func.sum(r.rating_sum).label("rating_sum"),
+                    sa.func.sum(r.ratings).label("ratings"),
+                )
+                .where(*_rollup_conditions(rollup_hours, query), r.mentions != 0)
+                .group_by(key, r.source, r.label)
+                .order_by(key, r.source, r.label)
             )
-            .where(*_conditions(query))
-            .group_by(hour, c.source, c.label)
-            .order_by(hour)
-        )
+        else:
+            c = mentions.c
+            key = c.published_day
+            if by_hour and self.dialect == "postgresql":
+                key = sa.func.date_trunc("hour", sa.func.timezone("UTC", c.published_at))
+            elif by_hour:  # stored as "YYYY-MM-DD HH:MM:SS...": 13 characters are the hour
+                key = sa.func.substr(sa.cast(c.published_at, sa.String), 1, 13)
+            statement = (
+                sa.select(
+                    key.label(period),
+                    c.source,
+                    c.label,
+                    sa.func.count().label("mentions"),
+                    sa.func.sum(c.compound).label("compound_sum"),
+                    sa.func.sum(c.rating).label("rating_sum"),
+                    sa.func.count(c.rating).label("ratings"),
+                )
+                .where(*_conditions(query))
+                .group_by(key, c.source, c.label)
+                .order_by(key, c.source, c.label)
+            )
         with self.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(statement).mappings().all())
-        columns = ["hour", "source", "label", "mentions", "compound_sum", "rating_sum", "ratings"]
         if frame.empty:
             return pd.DataFrame(columns=columns)
-        if self.dialect == "postgresql":
-            frame["hour"] = pd.to_datetime(frame["hour"]).dt.tz_localize("UTC")
+        if not by_hour:
+            frame["day"] = pd.to_datetime(frame["day"])
+        elif _rollups_answer(query) or self.dialect == "postgresql":
+            frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
         else:
             frame["hour"] = pd.to_datetime(frame["hour"], format="%Y-%m-%d %H", utc=True)
+        frame["mentions"] = frame["mentions"].astype("int64")
+        frame["ratings"] = frame["ratings"].astype("int64")
         frame["compound_sum"] = frame["compound_sum"].astype(float)
         frame["rating_sum"] = frame["rating_sum"].astype(float).fillna(0.0)
         return frame[columns]
 
     def topic_counts(self, query: MentionQuery, topics: Sequence[str]) -> dict[str, int]:
         """Return how many mentions matching `query` carry each of `topics` (one query)."""
+        if not topics:
+            return {}
+        if _rollups_answer(query):
+            t = rollup_topics.c
+            statement = (
+                sa.select(t.topic, sa.func.sum(t.mentions))
+                .where(*_rollup_conditions(rollup_topics, query), t.topic.in_(list(topics)))
+                .group_by(t.topic)
+            )
+            with self.engine.connect() as conn:
+                found = {topic: int(n or 0) for topic, n in conn.execute(statement)}
+            return {topic: found.get(topic, 0) for topic in topics}
         c = mentions.c
         columns = [
             sa.func.sum(sa.case((c.topics.contains(f",{t},", autoescape=True), 1), else_=0)).label(
@@ -584,8 +757,6 @@ class Store:
             )
             for t in topics
         ]
-        if not columns:
-            return {}
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(*columns).where(*_conditions(query))).mappings().one()
         return {t: int(row[t] or 0) for t in topics}
@@ -614,6 +785,73 @@ class Store:
         with self.engine.connect() as conn:
             return _mentions_to_frame(conn.execute(statement).mappings().all())
 
+    def rule_frame(
+        self, since: datetime, until: datetime, columns: Sequence[str] = RULE_COLUMNS
+    ) -> pd.DataFrame:
+        """Return what alert rules read of the mentions published in [since, until), in time
+        order: published_at and `columns` of RULE_COLUMNS (the others empty, ids -1).
+
+        No text: rules need it only for the few mentions they cite (`mentions_by_id`), and
+        leaving it out keeps a check after every collection fast however much is stored.
+        """
+        wanted = [
+            "published_at",
+            *(n for n in RULE_COLUMNS if n in columns and n != "published_at"),
+        ]
+        c = mentions.c
+        # published_at as PostgreSQL's whole microseconds since 1970 (exact) or SQLite's
+        # stored text, converted for the whole column at once: a datetime object per row
+        # costs more than the query.
+        if self.dialect == "postgresql":
+            raw_time: Any = sa.cast(sa.extract("epoch", c.published_at) * 1_000_000, sa.BigInteger)
+        else:
+            raw_time = sa.type_coerce(c.published_at, sa.String)
+        selected = [raw_time.label(n) if n == "published_at" else c[n] for n in wanted]
+        statement = (
+            sa.select(*selected)
+            .where(c.published_at >= since, c.published_at < until)
+            .order_by(c.published_at)  # the covering index's order; ties put in id order below
+        )
+        with self.engine.connect() as conn:
+            # The driver's own tuples: nothing here needs SQLAlchemy's per-row processing.
+            rows = conn.execute(statement).cursor.fetchall()
+        # Column by column, as plain objects: letting pandas infer and convert each value of
+        # 100,000s of rows costs more than the query.
+        found = dict(zip(wanted, zip(*rows, strict=True), strict=True)) if rows else {}
+        size = len(rows)
+
+        def column(name: str, dtype: Any, empty: Any) -> Any:
+            if name in found:
+                return np.array(found[name], dtype=dtype)
+            return np.full(size, empty, dtype=dtype)  # not asked for: one value, no loop
+
+        topics = column("topics", object, "")
+        if "topics" in found:
+            readable = {t: ", ".join(topics_from_db(t or "")) for t in set(found["topics"])}
+            topics = np.array([readable[t] for t in found["topics"]], dtype=object)
+        frame = pd.DataFrame(
+            {
+                "id": column("id", np.int64, -1),
+                "published_at": _times_column(found.get("published_at", ())),
+                "source": pd.Series(column("source", object, ""), dtype=object),
+                "label": pd.Series(column("label", object, ""), dtype=object),
+                "compound": column("compound", float, np.nan),
+                "engagement": column("engagement", np.int64, 0),
+                "topics": pd.Series(topics, dtype=object),
+            },
+            columns=list(RULE_COLUMNS),
+        )
+        return frame.sort_values(["published_at", "id"], kind="stable", ignore_index=True)
+
+    def mentions_by_id(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Return title, text and url of the mentions with these ids."""
+        if not ids:
+            return {}
+        c = mentions.c
+        statement = sa.select(c.id, c.title, c.text, c.url).where(c.id.in_(list(ids)))
+        with self.engine.connect() as conn:
+            return {row.id: dict(row._mapping) for row in conn.execute(statement)}
+
     def iter_mentions(
         self, query: MentionQuery = ALL_MENTIONS, *, chunk: int = 5000
     ) -> Iterator[pd.DataFrame]:
@@ -631,18 +869,21 @@ class Store:
     def sources(self) -> list[str]:
         """Return the sources that have stored mentions, sorted."""
         with self.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(mentions.c.source).distinct().order_by(mentions.c.source)
-            )
-            return list(found.scalars())
+            r = rollup_hours.c
+            found = conn.execute(sa.select(r.source).where(r.mentions != 0).distinct())
+            # Sorted here, by code point: ORDER BY follows PostgreSQL's collation (en_US puts
+            # "Émile" first and "forum" before "Forum"), SQLite's is binary.
+            return sorted(found.scalars())
 
     def time_bounds(self) -> tuple[datetime, datetime] | None:
         """Return the first and last published_at stored, or None when empty."""
         c = mentions.c
+        # Two subqueries: SQLite answers a lone min() or max() from the index, but scans
+        # the whole table for both in one SELECT.
+        earliest = sa.select(sa.func.min(c.published_at)).scalar_subquery()
+        latest = sa.select(sa.func.max(c.published_at)).scalar_subquery()
         with self.engine.connect() as conn:
-            first, last = conn.execute(
-                sa.select(sa.func.min(c.published_at), sa.func.max(c.published_at))
-            ).one()
+            first, last = conn.execute(sa.select(earliest, latest)).one()
         if first is None:
             return None
         # Aggregates bypass the column type on SQLite, so convert here.
@@ -744,6 +985,13 @@ class Store:
         """Record that a collection run of `source` has started and return it."""
         run = CollectionRun(source=source, started_at=utcnow())
         with self.engine.begin() as conn:
+            # A run still "running" here was killed or crashed; one that is in fact running in
+            # another process records its own status when it finishes, over this one.
+            conn.execute(
+                sa.update(collection_runs)
+                .where(collection_runs.c.source == source, collection_runs.c.status == "running")
+                .values(status="interrupted", error=INTERRUPTED)
+            )
             result = conn.execute(
                 sa.insert(collection_runs).values(
                     source=source, started_at=run.started_at, status="running"
@@ -769,7 +1017,7 @@ class Store:
                     unchanged=run.unchanged,
                     duplicates=run.duplicates,
                     skipped=run.skipped,
-                    error=run.error,
+                    error=_db_text(run.error),
                 )
             )
 
@@ -821,6 +1069,29 @@ def _as_utc(value: datetime | str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# What every database can hold, so SQLite (which checks nothing) keeps what PostgreSQL keeps:
+# no NUL in text, VARCHAR lengths, and INTEGER's 32 bits. Counts past 2^31 are clamped, a
+# long author cut, and an over-long id shortened to a prefix plus a hash that keeps it unique.
+AUTHOR_CHARS = 256
+ID_CHARS = 256
+INT_MAX = 2**31 - 1
+
+
+def _db_text(value: str) -> str:
+    return value.replace("\x00", "")
+
+
+def _db_int(value: int | None) -> int | None:
+    return None if value is None else max(-INT_MAX - 1, min(INT_MAX, value))
+
+
+def _fit_id(value: str) -> str:
+    if len(value) <= ID_CHARS:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+    return f"{value[: ID_CHARS - 33]}~{digest}"
+
+
 def _mention_row(mention: Mention) -> dict[str, Any]:
     if mention.label is None or mention.compound is None:
         raise ValueError(
@@ -829,21 +1100,21 @@ def _mention_row(mention: Mention) -> dict[str, Any]:
     published: date = mention.published_at.date()
     return {
         "source": mention.source,
-        "external_id": mention.external_id,
-        "url": mention.url,
-        "canonical_url": mention.canonical_url,
-        "author": mention.author,
-        "title": mention.title,
-        "text": mention.text,
+        "external_id": _fit_id(_db_text(mention.external_id)),
+        "url": _db_text(mention.url),
+        "canonical_url": _db_text(mention.canonical_url),
+        "author": _db_text(mention.author)[:AUTHOR_CHARS],
+        "title": _db_text(mention.title),
+        "text": _db_text(mention.text),
         "published_at": mention.published_at,
         "published_day": published,
         "collected_at": mention.collected_at,
         "updated_at": mention.collected_at,
-        "score": mention.score,
-        "comments": mention.comments,
+        "score": _db_int(mention.score),
+        "comments": _db_int(mention.comments),
         "rating": mention.rating,
-        "followers": mention.followers,
-        "engagement": mention.engagement,
+        "followers": _db_int(mention.followers),
+        "engagement": _db_int(mention.engagement),
         "compound": mention.compound,
         "label": mention.label,
         "topics": topics_to_db(mention.topics),
@@ -891,8 +1162,118 @@ def _same_story(
     return None
 
 
+def hour_of(moment: datetime) -> datetime:
+    """Return the start of the UTC hour `moment` falls in."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _is_whole_hour(moment: datetime | None) -> bool:
+    return moment is None or (moment.minute, moment.second, moment.microsecond) == (0, 0, 0)
+
+
+class _RollupDelta:
+    """Changes to the rollup tables, summed per key before they are written."""
+
+    def __init__(self) -> None:
+        # (hour, source, label) -> [mentions, compound_sum, rating_sum, ratings]
+        self.hours: dict[tuple[datetime, str, str], list[float]] = {}
+        self.topics: dict[tuple[datetime, str, str, str], int] = {}
+
+    def add(self, published_at: datetime, row: Mapping[Any, Any], sign: int) -> None:
+        """Count (sign +1) or uncount (-1) one mention with the values in `row`."""
+        key = (hour_of(published_at), row["source"], row["label"])
+        totals = self.hours.setdefault(key, [0, 0.0, 0.0, 0])
+        totals[0] += sign
+        totals[1] += sign * row["compound"]
+        if row["rating"] is not None:
+            totals[2] += sign * row["rating"]
+            totals[3] += sign
+        for topic in topics_from_db(row["topics"] or ""):
+            topic_key = (*key, topic)
+            self.topics[topic_key] = self.topics.get(topic_key, 0) + sign
+
+    def hour_rows(self) -> list[dict[str, Any]]:
+        """Return the hour totals as rows of rollup_hours (changes that cancel out dropped)."""
+        return [
+            {
+                "hour": hour,
+                "source": source,
+                "label": label,
+                "day": hour.date(),
+                "mentions": int(n),
+                "compound_sum": compound,
+                "rating_sum": rating,
+                "ratings": int(ratings),
+            }
+            for (hour, source, label), (n, compound, rating, ratings) in self.hours.items()
+            if n or compound or rating or ratings
+        ]
+
+    def topic_rows(self) -> list[dict[str, Any]]:
+        """Return the topic counts as rows of rollup_topics (zero changes dropped)."""
+        return [
+            {"hour": hour, "source": source, "label": label, "topic": topic, "mentions": n}
+            for (hour, source, label, topic), n in self.topics.items()
+            if n
+        ]
+
+
+def _count_rollups(conn: Connection) -> _RollupDelta:
+    """Return the rollups of every stored mention, counted afresh (streamed, not loaded)."""
+    c = mentions.c
+    totals = _RollupDelta()
+    query = sa.select(c.published_at, c.source, c.label, c.compound, c.rating, c.topics)
+    result = conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
+    for row in result.mappings():
+        totals.add(row["published_at"], row, +1)
+    return totals
+
+
+def _same_totals(want: dict[str, Any], have: Any) -> bool:
+    # Sums kept by adding and subtracting can differ from a fresh sum in the last bits.
+    return bool(
+        want["mentions"] == have["mentions"]
+        and want["ratings"] == have["ratings"]
+        and abs(want["compound_sum"] - have["compound_sum"]) < 1e-6
+        and abs(want["rating_sum"] - have["rating_sum"]) < 1e-6
+    )
+
+
 def _fingerprint(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(row[name] for name in MUTABLE_COLUMNS)
+
+
+def _times_column(values: Sequence[Any]) -> pd.Series:
+    """Return UTC timestamps from microseconds since 1970 or stored text."""
+    if values and isinstance(values[0], int):
+        return pd.Series(pd.to_datetime(np.array(values, dtype=np.int64), unit="us", utc=True))
+    return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+
+
+def _rollups_answer(query: MentionQuery) -> bool:
+    """Return True when the rollups hold the exact answer to `query`: no text search or
+    topic filter, and a time range in whole UTC hours."""
+    return (
+        not query.topics
+        and not query.search.strip()
+        and _is_whole_hour(query.since)
+        and _is_whole_hour(query.until)
+    )
+
+
+def _rollup_conditions(table: sa.Table, query: MentionQuery) -> list[sa.ColumnElement[bool]]:
+    # With whole-hour bounds, "published in [since, until)" is "counted in an hour in it".
+    r = table.c
+    conditions: list[sa.ColumnElement[bool]] = []
+    if query.since is not None:
+        conditions.append(r.hour >= query.since)
+    if query.until is not None:
+        conditions.append(r.hour < query.until)
+    if query.sources:
+        conditions.append(r.source.in_(query.sources))
+    if query.labels:
+        conditions.append(r.label.in_(query.labels))
+    return conditions
 
 
 def _conditions(query: MentionQuery) -> list[sa.ColumnElement[bool]]:

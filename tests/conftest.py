@@ -230,12 +230,17 @@ def demo_copy(demo_url: str, tmp_path: Path) -> str:
 
 @pytest.fixture
 def fresh_streamlit() -> Iterator[None]:
-    """Forget Streamlit's caches around a test: they are per process and would leak between tests."""
+    """Forget Streamlit's caches and secrets around a test: they are per process and would
+    leak between tests (Streamlit keeps the first secrets.toml it reads)."""
+    from streamlit.runtime.secrets import secrets_singleton
+
     st.cache_data.clear()
     st.cache_resource.clear()
+    secrets_singleton._reset()
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+    secrets_singleton._reset()
 
 
 def run_demo_mode(monkeypatch: pytest.MonkeyPatch, folder: Path, database_url: str) -> str:

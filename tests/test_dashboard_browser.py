@@ -11,12 +11,6 @@ import importlib.util
 import io
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,12 +21,12 @@ import pytest
 
 from monitor.models import MentionQuery
 from monitor.store import Store
-from tests.conftest import CHROMIUM, ROOT, require
+from tests.conftest import CHROMIUM, require
+from tests.streamlit_server import streamlit_server
 
 pytestmark = pytest.mark.browser
 
 KPI_LABELS = ["Mentions per day", "Mean sentiment", "Share negative", "Net sentiment"]
-STARTUP_SECONDS = 60
 FIRST_RENDER_MS = 120_000  # the first load builds the demo before anything is drawn
 CHROMIUM_ARGS = [
     "--headless",
@@ -49,20 +43,6 @@ class Server:
     database_url: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200 and response.read().strip() == b"ok"
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Start `streamlit run app.py` in demo mode on an empty database; stop it afterwards."""
@@ -73,49 +53,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     database = tmp_path_factory.mktemp("app_db") / "demo.db"
     env = dict(os.environ, MONITOR_DATABASE_URL=f"sqlite:///{database}")
     env.pop("MONITOR_CONFIG", None)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = cwd / "streamlit.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(ROOT / "app.py"),
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=cwd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not _healthy(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"streamlit did not become healthy (exit code {process.poll()}):\n"
-                    + log_path.read_text(errors="replace"),
-                    pytrace=False,
-                )
-            time.sleep(0.25)  # poll interval of a bounded wait: nothing to wait on but HTTP
+    with streamlit_server(cwd, env, cwd / "streamlit.log") as url:
         yield Server(url=url, database_url=f"sqlite:///{database}")
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")

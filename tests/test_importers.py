@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.collectors.importers import ImportFileError, parse_mapping, parse_time
-from monitor.config import BrandConfig, Settings
+from monitor.config import BrandConfig, Settings, demo_settings
 from monitor.models import MentionQuery
 from monitor.pipeline import import_file
 from monitor.store import Store
@@ -218,3 +218,38 @@ def test_cli_import_with_progress_and_summary(
         main, ["--database", url, "import", str(hd_file()), "--format", "twitter-jsonl"]
     )
     assert "0 new, 0 updated, 1,003 unchanged" in again.output
+
+
+def test_a_source_name_too_long_for_the_store_is_refused_before_anything_is_read(
+    tmp_path: Path, store: Store
+) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "Northwind Bank", "published_at": "2024-05-01"}\n', "utf-8")
+    with pytest.raises(ImportFileError, match="1 to 64 characters"):
+        import_file(store, demo_settings(), path, fmt="jsonl", source="s" * 65)
+    assert store.count_mentions() == 0
+
+
+def test_a_database_failure_mid_import_is_recorded_on_the_run_and_loses_nothing_stored(
+    tmp_path: Path, store: Store
+) -> None:
+    import sqlalchemy as sa
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text(
+        "".join(
+            f'{{"external_id": "{i}", "text": "Northwind Bank post {i}", '
+            f'"published_at": "2024-05-01T10:00:00Z"}}\n'
+            for i in range(10)
+        ),
+        "utf-8",
+    )
+    with store.engine.begin() as conn:  # the database refuses every write of mentions
+        conn.execute(sa.text("DROP TABLE rollup_hours"))
+    with pytest.raises(ImportFileError, match="stopped after 10 rows"):
+        import_file(store, demo_settings(), path, fmt="jsonl", source="forum")
+    run = store.recent_runs(1)[0]
+    assert run.source == "import:forum" and run.status == "failed"
+    assert "rollup_hours" in run.error
+    with store.engine.connect() as conn:  # the failed batch's transaction left nothing behind
+        assert conn.execute(sa.text("SELECT count(*) FROM mentions")).scalar_one() == 0

@@ -362,3 +362,13 @@ def test_alerts_are_stored_listed_and_acknowledged(any_store: Store) -> None:
         handled.ack_note == "Statement drafted, legal looped in"
         and handled.acknowledged_at is not None
     )
+
+
+def test_a_run_left_running_by_a_killed_process_is_marked_interrupted(store: Store) -> None:
+    killed = store.start_run("news")  # its process dies: finish_run is never called
+    other = store.start_run("reddit")
+    store.start_run("news")  # the next run of the same source
+    runs = {run.id: run for run in store.recent_runs(10)}
+    assert runs[killed.id].status == "interrupted"
+    assert "killed or crashed" in runs[killed.id].error
+    assert runs[other.id].status == "running"  # another source's run is left alone

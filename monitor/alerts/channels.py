@@ -14,6 +14,7 @@ in Markdown every character that could make a link or markup is escaped.
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import os
@@ -186,6 +187,10 @@ def url_secrets(url: str) -> set[str]:
         for form in (piece, unquote(piece), quote(unquote(piece), safe="")):
             if len(form) >= MIN_SECRET_CHARS:
                 found.add(form)
+    if parts.password:
+        # The Authorization header of HTTP Basic, as an error page echoing the request shows it.
+        basic = f"{unquote(parts.user)}:{unquote(parts.password)}".encode()
+        found.add(base64.b64encode(basic).decode())
     return found
 
 

@@ -261,11 +261,13 @@ def _evidence(frame: pd.DataFrame) -> list[dict[str, Any]]:
     top = frame.sort_values(["engagement", "published_at"], ascending=[False, False]).head(EVIDENCE)
     return [
         {
+            # A frame without text (the engine's) cites by id; the engine adds the text.
+            **({"id": int(row["id"])} if "id" in row else {}),
             "source": str(row["source"]),
             "published_at": row["published_at"].strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "title": str(row["title"]),
-            "text": str(row["text"])[:500],
-            "url": str(row["url"]),
+            "title": str(row.get("title", "")),
+            "text": str(row.get("text", ""))[:500],
+            "url": str(row.get("url", "")),
             "engagement": int(row["engagement"]),
             "label": str(row["label"]),
             "compound": float(row["compound"]),

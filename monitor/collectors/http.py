@@ -3,16 +3,24 @@
 Timeouts, a cap on body size, a bounded number of redirects, a User-Agent that says who we
 are, conditional GET (ETag / Last-Modified), and retries with backoff on 429 and 5xx that
 honour Retry-After. Failures raise FetchError with the URL and the reason.
+
+One HttpClient may be used from several threads at once: httpx.Client is documented as
+shareable between threads (its connection pool takes a lock), the retry state is built per
+call, and the request counter has its own lock. `fetch_all` runs independent fetches (feeds,
+app x country inputs) on a bounded thread pool and hands the outcomes back in input order.
 """
 
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
+from typing import Generic, TypeVar
 
 import httpx
 from tenacity import (
@@ -90,6 +98,7 @@ class HttpClient:
         self.backoff = backoff
         self.sleep = sleep
         self.requests = 0  # how many requests went out, retries included
+        self._count_lock = threading.Lock()  # `+=` is not atomic across threads
         self._client = httpx.Client(
             headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -149,7 +158,8 @@ class HttpClient:
     def _get_once(
         self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str]
     ) -> Response:
-        self.requests += 1
+        with self._count_lock:
+            self.requests += 1
         try:
             with self._client.stream("GET", url, params=params, headers=headers) as response:
                 status = response.status_code
@@ -205,3 +215,70 @@ def retry_after_seconds(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T, R]):
+    """What one input of `fetch_all` gave: its value, or the exception its fetch raised."""
+
+    index: int  # the item's position in the input
+    item: T
+    value: R | None = None
+    error: Exception | None = None
+
+    def get(self) -> R:
+        """Return the value, or raise the fetch's exception (like Future.result())."""
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]  # None only when R allows it
+
+
+def fetch_all(
+    items: Iterable[T],
+    fetch: Callable[[T], R],
+    *,
+    max_parallel: int,
+    in_order: bool = True,
+) -> Iterator[Outcome[T, R]]:
+    """Run `fetch(item)` for every item, at most `max_parallel` at once, and yield the outcomes.
+
+    The fetches must be independent. One raising never stops the others: its exception is
+    kept in its Outcome. With `in_order` an outcome is yielded once it and every earlier one
+    are done; without, as soon as it is done (put them back in order with `Outcome.index`),
+    which lets the caller parse early answers while slow ones are still downloading.
+
+    `fetch` runs on worker threads, so it should only fetch: whatever touches shared state
+    (the cursor, ctx.problems, progress callbacks, which may draw on a UI bound to the calling
+    thread) belongs in the caller's loop, which runs on the calling thread. With
+    `max_parallel` 1, or a single item, no thread is started.
+    """
+    if max_parallel < 1:
+        raise ValueError(f"max_parallel must be at least 1, not {max_parallel}")
+    inputs = list(items)
+    if max_parallel == 1 or len(inputs) <= 1:
+        for index, item in enumerate(inputs):
+            yield _attempt(fetch, index, item)
+        return
+    pool = ThreadPoolExecutor(
+        max_workers=min(max_parallel, len(inputs)), thread_name_prefix="repmon-fetch"
+    )
+    try:
+        futures = [pool.submit(_attempt, fetch, i, item) for i, item in enumerate(inputs)]
+        for future in futures if in_order else as_completed(futures):
+            yield future.result()
+    finally:
+        # If the caller stopped early (an error, Ctrl-C, a closed generator), drop what has not
+        # started and return at once: a fetch in flight touches nothing but the client, and
+        # ends with its timeout or when the client is closed.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _attempt(fetch: Callable[[T], R], index: int, item: T) -> Outcome[T, R]:
+    try:
+        return Outcome(index, item, fetch(item))
+    except Exception as error:  # kept for the caller: one input must not stop the others
+        return Outcome(index, item, error=error)

@@ -7,6 +7,9 @@ Formats:
 - `csv`, `jsonl`, `xlsx`: any table; columns map to Mention fields by name, or by
   `--map column=field` / an `[imports.NAME]` profile's `map`.
 
+Text fields (id, title, text, author, url) are kept as written apart from surrounding
+whitespace and NUL characters, which are removed; other columns go into `extra` verbatim.
+
 Parsing is pure (a record in, a Mention out, or a reason it cannot be one); reading the
 file is the only I/O. A bad row is reported with its line number and never stops the rest.
 """
@@ -72,26 +75,54 @@ def parse_time(value: Any) -> datetime:
     """Return an aware UTC datetime read from `value`; raise ValueError if it is not a date.
 
     Accepts unix seconds or milliseconds, ISO 8601, RFC 2822 and Twitter's
-    "Wed Jan 01 11:00:54 +0000 2014". Naive times are taken as UTC.
+    "Wed Jan 01 11:00:54 +0000 2014". Naive times are taken as UTC. A text without a year,
+    month or day ("14 May", "10:30") is refused rather than completed from today's date.
     """
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
     is_numeric_text = isinstance(value, str) and value.strip().replace(".", "", 1).isdigit()
-    if isinstance(value, datetime):
-        parsed = value
-    elif is_number or is_numeric_text:
-        number = float(value)
-        parsed = datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
-    elif isinstance(value, str) and value.strip():
-        try:
-            parsed = date_parser.parse(value.strip())
-        except (ValueError, OverflowError) as exc:
-            raise ValueError(f"cannot read the date {value!r}") from exc
-    else:
-        raise ValueError("no date")
-    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        if isinstance(value, datetime):
+            parsed = value
+        elif is_number or is_numeric_text:
+            parsed = _date_from_number(value)
+        elif isinstance(value, str) and value.strip():
+            parsed = _date_from_text(value.strip())
+        else:
+            raise ValueError("no date")
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (OverflowError, OSError):  # beyond what a datetime or the platform's clock holds
+        raise ValueError(f"the date {value!r} is out of range") from None
     if parsed < EARLIEST:
         raise ValueError(f"the date {value!r} is before 1995; check its unit")
     return parsed
+
+
+def _date_from_number(value: str | float) -> datetime:
+    """Return the time of unix seconds, or milliseconds when the number is that large."""
+    try:
+        number = float(value)
+        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
+    except ValueError:  # "²" is a digit to str.isdigit() but not a number; NaN is no time
+        raise ValueError(f"cannot read the date {value!r}") from None
+
+
+# dateutil completes a partial date from a default; two different defaults show which
+# parts the text itself gave.
+_DEFAULTS = (datetime(2001, 1, 1), datetime(2002, 2, 2))
+
+
+def _date_from_text(text: str) -> datetime:
+    try:  # ISO 8601, the common case: a full date, read without dateutil's slower parser
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        first, second = (date_parser.parse(text, default=default) for default in _DEFAULTS)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"cannot read the date {text!r}") from exc
+    if first.date() != second.date():
+        raise ValueError(f"the date {text!r} lacks a year, month or day")
+    return first
 
 
 def _lookup(data: Mapping[str, Any], path: str) -> Any:
@@ -126,7 +157,8 @@ def _float(value: Any) -> float | None:
 def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
-    return str(value).strip()
+    # NUL first: PostgreSQL cannot store it, and " \x00 x" must trim like " x".
+    return str(value).replace("\x00", "").strip()
 
 
 def tweet_to_mention(data: Mapping[str, Any], source: str) -> Mention:

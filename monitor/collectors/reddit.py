@@ -230,9 +230,6 @@ class RetryingRequestor(prawcore.Requestor):
         except prawcore.RequestException as failure:
             original = failure.original_exception
             if isinstance(original, Session.RETRY_EXCEPTIONS):
-                import logging
-
-                logging.getLogger("DEBUGX").warning("transient %r", original)
                 name = type(original).__name__
                 reason = "timed out" if "Timeout" in name else f"connection failed ({name})"
                 raise _Transient(reason) from None

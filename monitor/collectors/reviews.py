@@ -3,9 +3,12 @@
     {base_url}/{country}/rss/customerreviews/page={n}/id={app}/sortby=mostrecent/json
 
 No key is needed. Each app x country is one input: one failing is reported and the others
-carry on. Pages are read newest first until a page without `entry` (past the last page),
-Apple's plain-text "page depth is limited" answer, the configured page count, or a page that
-reaches the newest review the last run saw (the cursor, one review id per app:country).
+carry on. Inputs are read concurrently, at most MAX_PARALLEL at once (a few: Apple throttles
+clients that ask too fast), and land in configuration order. Within one input, pages are read newest
+first until a page without `entry` (past the last page), Apple's plain-text "page depth is
+limited" answer, the configured page count, or a page that reaches the newest review the last
+run saw (the cursor, one review id per app:country). A page that fails keeps the reviews of
+the pages before it, but that input's cursor does not move.
 
 Reviews of the brand's own app are about the brand whether or not their text names it
 ("Crashes since the update"), so this collector sets `always_about_brand` and the pipeline
@@ -23,12 +26,12 @@ import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from monitor.collectors.base import CollectContext, CollectorError, register
-from monitor.collectors.http import FetchError
+from monitor.collectors.http import FetchError, fetch_all
 from monitor.config import ConfigError
 from monitor.models import Mention, safe_http_url, utc
 
@@ -36,7 +39,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://itunes.apple.com"
 APP_PAGE = "https://apps.apple.com/{country}/app/id{app}"
+FEED_PAGE = "{base}/{country}/rss/customerreviews/page={page}/id={app}/sortby=mostrecent/json"
 MAX_PAGES = 10  # Apple serves no deeper than page 10
+MAX_PARALLEL = 4  # app x country inputs read at once: a handful, Apple throttles fast clients
 OPTION_KEYS = frozenset({"enabled", "apps", "pages", "base_url"})
 APP_KEYS = frozenset({"id", "countries", "name"})
 PAGE_DEPTH_TEXT = "page depth is limited"
@@ -73,18 +78,39 @@ class AppStoreReviewsCollector:
         if not isinstance(newest, dict):
             newest = ctx.cursor["newest"] = {}
         inputs = [(app, country) for app in apps for country in app.countries]
+        # Each worker gets the cursor it starts from; the shared cursor is only written here.
+        seen = {key: value for key, value in newest.items() if isinstance(value, str)}
+
+        def read(item: tuple[App, str]) -> _Read:
+            app, country = item
+            return _collect_one(ctx, base, app, country, pages, seen.get(f"{app.id}:{country}"))
+
         failures: list[str] = []
-        for app, country in inputs:
-            try:
-                yield from _collect_one(ctx, base, app, country, pages, newest)
-            except FetchError as error:
-                problem = f"App Store app {app.id} ({app.name}), country {country}: {error}"
+        for outcome in fetch_all(inputs, read, max_parallel=MAX_PARALLEL):
+            app, country = outcome.item
+            result = outcome.get()  # _collect_one keeps FetchError in the result; others are bugs
+            if ctx.progress:
+                ctx.progress(f"reviews: app {app.id} {country}: {len(result.mentions)} reviews")
+            yield from result.mentions  # what was read before a failure still lands
+            if result.error is not None:
+                problem = f"App Store app {app.id} ({app.name}), country {country}: {result.error}"
                 failures.append(problem)
                 ctx.warn(problem)
+            elif result.newest:
+                newest[f"{app.id}:{country}"] = result.newest
         if failures and len(failures) == len(inputs):
             raise CollectorError(
                 f"every App Store input failed ({len(inputs)}):\n" + "\n".join(failures)
             )
+
+
+@dataclass
+class _Read:
+    """What one app x country input gave: its reviews, its new cursor, or why it stopped."""
+
+    mentions: list[Mention] = field(default_factory=list)
+    newest: str = ""  # the newest review id, set only when every page needed was read
+    error: FetchError | None = None
 
 
 def _collect_one(
@@ -93,41 +119,48 @@ def _collect_one(
     app: App,
     country: str,
     pages: int,
-    newest: dict[str, Any],
-) -> Iterator[Mention]:
-    """Yield one app's reviews in one country; move its cursor only when every page read."""
-    key = f"{app.id}:{country}"
-    seen = newest.get(key) if isinstance(newest.get(key), str) else None
+    seen: str | None,
+) -> _Read:
+    """Read one app's reviews in one country (on a worker thread: touches no shared state)."""
+    result = _Read()
     emitted: set[str] = set()
     ids: list[str] = []
-    for page in range(1, pages + 1):
-        url = f"{base}/{country}/rss/customerreviews/page={page}/id={app.id}/sortby=mostrecent/json"
-        if ctx.progress:
-            ctx.progress(f"reviews: app {app.id} {country} page {page}")
-        entries = parse_page(url, ctx.http.get(url).body)
-        if entries is None:
-            break
-        page_ids: list[str] = []
-        for entry in entries:
-            mention = review_mention(entry, app, country, ctx.now)
-            if mention is None:
-                continue
-            review_id = _label(entry, "id")
-            page_ids.append(review_id)
-            if review_id not in emitted:
-                emitted.add(review_id)
-                yield mention
-        ids.extend(page_ids)
-        if seen is not None and page_ids and (seen in page_ids or _not_newer(page_ids[-1], seen)):
-            break  # reached what the last run saw; that page refreshed votes and edits
-    else:
-        if seen is not None:
-            log.warning(
-                "reviews %s: over %d pages of new reviews; the oldest were missed", key, pages
-            )
-    latest = _newest_id([*ids, *([seen] if seen else [])])
-    if latest:
-        newest[key] = latest
+    try:
+        for page in range(1, pages + 1):
+            url = FEED_PAGE.format(base=base, country=country, page=page, app=app.id)
+            entries = parse_page(url, ctx.http.get(url).body)
+            if entries is None:
+                break
+            page_ids: list[str] = []
+            for entry in entries:
+                mention = review_mention(entry, app, country, ctx.now)
+                if mention is None:
+                    continue
+                review_id = _label(entry, "id")
+                page_ids.append(review_id)
+                if review_id not in emitted:
+                    emitted.add(review_id)
+                    result.mentions.append(mention)
+            ids.extend(page_ids)
+            if (
+                seen is not None
+                and page_ids
+                and (seen in page_ids or _not_newer(page_ids[-1], seen))
+            ):
+                break  # reached what the last run saw; that page refreshed votes and edits
+        else:
+            if seen is not None:
+                log.warning(
+                    "reviews %s:%s: over %d pages of new reviews; the oldest were missed",
+                    app.id,
+                    country,
+                    pages,
+                )
+    except FetchError as error:
+        result.error = error
+        return result
+    result.newest = _newest_id([*ids, *([seen] if seen else [])])
+    return result
 
 
 def parse_page(url: str, body: bytes) -> list[dict[str, Any]] | None:

@@ -1,11 +1,14 @@
 """Charts, cards and tables the pages are built from.
 
 Every text that came from the outside world (titles, posts, authors) goes through
-st.dataframe, which renders it as text; links are shown only when they are http(s).
+st.dataframe, which renders it as text; links are shown only when they are http(s). Names
+that reach Markdown (sources, event labels, alert rules, the brand) go through
+`markdown_text`, and those that reach a chart through `_plain`: both show them as written.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -212,12 +215,29 @@ def _plain(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# Every ASCII punctuation character. Written as a character reference it is only text to
+# CommonMark: no syntax, and no autolink ("http&#58;//..." is not a URL).
+_MARKDOWN_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
+
+
+def markdown_text(text: str) -> str:
+    """Return `text` for st.markdown, st.caption, st.title or an alert box, shown as written.
+
+    Streamlit renders those as Markdown: a source named "![x](http://tracker/)" would load an
+    image, "[x](javascript:...)" would become a link, "*x*" would turn italic, ":red[x]"
+    coloured. Punctuation as character references, and lines joined, leave only text.
+    """
+    flat = " ".join(text.splitlines())
+    return _MARKDOWN_PUNCTUATION.sub(lambda found: f"&#{ord(found.group())};", flat)
+
+
 def source_figure(by_source: pd.DataFrame) -> go.Figure:
     """Return one horizontal bar per source, split by label."""
     figure = go.Figure()
+    names = [_plain(name) for name in by_source["source"]]
     for label in LABELS:
         figure.add_bar(
-            y=by_source["source"],
+            y=names,
             x=by_source[label],
             name=label,
             orientation="h",

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from monitor import config as config_module
-from monitor import impact, reports
+from monitor import impact, overview, reports
 from monitor.analysis import BASELINE_DAYS, Window
 from monitor.config import Settings
 from monitor.models import Alert, CollectionRun, Event, MentionQuery
@@ -72,6 +72,19 @@ def daily_counts(database_url: str, version: int, query: MentionQuery) -> pd.Dat
     """Return per-day, per-source, per-label counts and sums for `query`."""
     del version  # part of the cache key only
     return store(database_url).daily_counts(query)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def overview_numbers(
+    database_url: str,
+    version: int,
+    window: Window,
+    baseline: Window | None,
+    sources: tuple[str, ...],
+) -> overview.Overview:
+    """Return what the Overview shows for this window, baseline and sources."""
+    del version  # part of the cache key only
+    return overview.build(store(database_url), window, baseline, sources)
 
 
 @st.cache_data(show_spinner=False, hash_funcs=_QUERY_HASH, max_entries=64)

@@ -41,7 +41,7 @@ st.session_state.setdefault("explorer_page", 1)
 if st.session_state["explorer_page"] > pages:
     st.session_state["explorer_page"] = pages
 
-st.caption(f"{total:,} mentions match: {query.describe()}.")
+st.caption(f"{total:,} mentions match: {components.markdown_text(query.describe())}.")
 order_by, descending = SORTABLE[order]
 page = int(st.session_state["explorer_page"])
 frame = data.mentions_page(

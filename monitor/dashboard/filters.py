@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import streamlit as st
 
-from monitor.analysis import Window, baseline_window, start_of_day
+from monitor import overview
+from monitor.analysis import Window, baseline_window
 from monitor.config import Settings
 from monitor.dashboard import data
+from monitor.dashboard.components import markdown_text
 from monitor.models import MentionQuery
 
 
@@ -37,10 +39,10 @@ class View:
         return MentionQuery(since=chosen.start, until=chosen.end, sources=self.sources, **extra)  # type: ignore[arg-type]
 
     def describe_sources(self) -> str:
-        """Return the selected sources as a caption fragment."""
+        """Return the selected sources as a caption fragment (Markdown: names escaped)."""
         if not self.sources or set(self.sources) == set(self.all_sources):
-            return "all sources (" + ", ".join(self.all_sources) + ")"
-        return ", ".join(self.sources)
+            return "all sources (" + ", ".join(map(markdown_text, self.all_sources)) + ")"
+        return ", ".join(map(markdown_text, self.sources))
 
 
 def _day_start(day: date) -> datetime:
@@ -53,7 +55,7 @@ def sidebar(settings: Settings) -> View:
     version = data.data_version(url)
     bounds = data.time_bounds(url, version)
     all_sources = tuple(data.sources(url, version))
-    st.sidebar.markdown(f"**{settings.brand.name}**")
+    st.sidebar.markdown(f"**{markdown_text(settings.brand.name)}**")
     if bounds is None:
         today = datetime.now(UTC).date()
         first_day, last_day, data_end = today, today, None
@@ -105,12 +107,5 @@ def current_view() -> View:
 
 
 def timeline_window(view: View) -> Window:
-    """Return the span the Overview reads and draws: the baseline (if any) and the window.
-
-    Both whole, whichever comes first: the baseline's KPIs need all of its days even when
-    the chosen window ends before the disclosure.
-    """
-    start, end = view.window.start, view.window.end
-    if view.baseline is not None:
-        start, end = min(start, view.baseline.start), max(end, view.baseline.end)
-    return Window(start_of_day(start), end)
+    """Return the span the Overview reads and draws: the baseline (if any) and the window."""
+    return overview.timeline_span(view.window, view.baseline)

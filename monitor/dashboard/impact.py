@@ -17,7 +17,12 @@ from plotly.subplots import make_subplots
 
 from monitor import impact, reports
 from monitor.dashboard import data
-from monitor.dashboard.components import EVENT_COLOUR, LABEL_COLOURS, vertical_marker
+from monitor.dashboard.components import (
+    EVENT_COLOUR,
+    LABEL_COLOURS,
+    markdown_text,
+    vertical_marker,
+)
 from monitor.dashboard.filters import current_view
 from monitor.models import Event
 
@@ -153,7 +158,7 @@ def topic_figure(topics: Sequence[Mapping[str, Any]]) -> go.Figure:
 
 view = current_view()
 settings = view.settings
-st.title(f"{settings.brand.name}: impact of events")
+st.title(f"{markdown_text(settings.brand.name)}: impact of events")
 events = impact.ordered_events(data.events(settings))
 if not events:
     st.info(
@@ -194,7 +199,7 @@ sources = view.describe_sources()
 where = f"Before: {_span(before)}; after: {_span(window)}; {sources}"
 
 st.caption(
-    f"{event.label}, {event.at:%Y-%m-%d %H:%M} UTC. Before: {_span(before)}, the "
+    f"{markdown_text(event.label)}, {event.at:%Y-%m-%d %H:%M} UTC. Before: {_span(before)}, the "
     f"{_days(options['baseline_days'])} before the event's UTC day (for the disclosure, the "
     f"Overview's baseline). After: {_span(window)}, {window['title']}. {sources.capitalize()}. "
     f"The sidebar's date window does not apply here. Intervals: bootstrap over UTC hours, "

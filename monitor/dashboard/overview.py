@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import streamlit as st
 
-from monitor import analysis, reports
+from monitor import reports
 from monitor.dashboard import components, data
-from monitor.dashboard.filters import current_view, timeline_window
+from monitor.dashboard.filters import current_view
 
 view = current_view()
 settings = view.settings
 url, version = view.database_url, view.version
 
-st.title(f"{settings.brand.name}: reputation overview")
+st.title(f"{components.markdown_text(settings.brand.name)}: reputation overview")
 window_alerts = data.alerts(url, since=view.window.start, until=view.window.end, limit=None)
 waiting = [a for a in window_alerts if a.acknowledged_at is None]
 if waiting:
     latest = waiting[0]
     st.warning(
         f"{len(waiting)} alert(s) in this window not yet acknowledged. Latest: "
-        f"[{latest.severity}] {latest.rule}, {latest.fired_at:%Y-%m-%d %H:%M} UTC.",
+        f"[{components.markdown_text(latest.severity)}] {components.markdown_text(latest.rule)}, "
+        f"{latest.fired_at:%Y-%m-%d %H:%M} UTC.",
         icon=":material/notifications_active:",
     )
     st.page_link(
@@ -30,16 +31,17 @@ where = f"{view.window.describe()}; {view.describe_sources()}"
 if baseline is not None and settings.disclosure is not None:
     st.caption(
         f"Window: {where}. Compared with the baseline {baseline.describe()}, the 28 days "
-        f"before the disclosure ({settings.disclosure.label}, {settings.disclosure.at:%Y-%m-%d})."
+        f"before the disclosure ({components.markdown_text(settings.disclosure.label)}, "
+        f"{settings.disclosure.at:%Y-%m-%d})."
     )
 else:
     st.caption(f"Window: {where}. No disclosure event is configured, so there is no baseline.")
 
-span = timeline_window(view)
-daily = data.daily_counts(url, version, view.query(span))
-now = analysis.kpis(daily, view.window)
-before = analysis.kpis(daily, baseline) if baseline is not None else None
-components.kpi_cards(now, before, baseline.describe() if baseline else "none configured")
+numbers = data.overview_numbers(url, version, view.window, baseline, view.sources)
+span, daily = numbers.span, numbers.daily
+components.kpi_cards(
+    numbers.now, numbers.before, baseline.describe() if baseline else "none configured"
+)
 
 brief_html, brief_pdf, brief_note = st.columns([1, 1, 3])
 brief_html.download_button(
@@ -78,7 +80,7 @@ st.caption(
     "Line: net sentiment over the last 7 days. Shaded: the selected window. Vertical lines: "
     "events. Triangles: alerts that fired."
 )
-series = analysis.daily_series(daily, span)
+series = numbers.series
 st.plotly_chart(
     components.timeline_figure(series, data.events(settings), view.window), key="overview_timeline"
 )
@@ -131,7 +133,7 @@ left, right = st.columns(2)
 with left:
     st.subheader("By source")
     st.caption(f"{view.window.describe()}.")
-    breakdown = analysis.by_source(daily, view.window)
+    breakdown = numbers.by_source
     if breakdown.empty:
         st.info("No mentions in this window.")
     else:
@@ -147,9 +149,7 @@ st.caption(
     f"The most-engaged negative mentions, {view.window.describe()}; {view.describe_sources()}. "
     "Engagement = votes + comments where the source reports them."
 )
-worst = data.mentions_page(
-    url, version, view.query(labels=("negative",)), order_by="engagement", descending=True, limit=10
-)
+worst = numbers.worst
 if worst.empty:
     st.info("No negative mentions in this window.")
 else:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from monitor.collectors import REGISTRY
 from monitor.dashboard import data
+from monitor.dashboard.components import markdown_text
 from monitor.dashboard.filters import current_view
 from monitor.models import latest_run_per_source
 from monitor.pipeline import collect, enabled_sources
@@ -16,6 +17,7 @@ STATUS_ICONS = {
     "partial": "⚠️ partial",
     "failed": "❌ failed",
     "running": "⏳ running",
+    "interrupted": "⛔ interrupted",
 }
 
 view = current_view()
@@ -46,7 +48,7 @@ if st.button(
         done: list[str] = []
 
         def report(message: str) -> None:
-            st.write(message)
+            st.write(markdown_text(message))  # names feeds and their failures: not Markdown
             if message.endswith((": ok", ": partial", ": failed")):
                 done.append(message)
                 bar.progress(len(done) / len(enabled))

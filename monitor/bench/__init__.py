@@ -1,0 +1,1 @@
+"""Benchmarks a user can run: `repmon bench` (see docs/performance.md)."""

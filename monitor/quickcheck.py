@@ -1,0 +1,208 @@
+"""Skip regular expressions that cannot match, by the literal text every match must contain.
+
+Most mentions contain none of a lexicon's hundreds of words, yet a pattern that starts with a
+look-behind is tried at every position of every text. `literals_of` reads a compiled pattern
+and works out strings such that any match contains at least one of them; a plain substring
+test then rules the pattern out in a fraction of the time. The answer never changes: when
+the literals cannot be worked out (or, for a case-insensitive pattern, the text is not
+ASCII, where Unicode case folding is subtler than `str.lower`), the pattern is simply run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# The parser the re module itself uses (Python 3.11+), to read a pattern's structure.
+from re import _constants as _c  # type: ignore[attr-defined]
+from re import _parser as _parse  # type: ignore[attr-defined]
+from typing import Any
+
+
+def _required(items: Any) -> frozenset[str] | None:
+    """Return strings one of which every match of the parsed sequence `items` contains."""
+    best: frozenset[str] | None = None
+    run: list[str] = []
+
+    def consider(candidate: frozenset[str] | None) -> None:
+        nonlocal best
+        if candidate is None or not candidate:
+            return
+        # Prefer the candidate whose shortest string is longest, then the one with fewer.
+        if best is None or _strength(candidate) > _strength(best):
+            best = candidate
+
+    def close_run() -> None:
+        if run:
+            consider(frozenset({"".join(run)}))
+            run.clear()
+
+    for op, arg in items:
+        if op is _c.LITERAL:
+            run.append(chr(arg))
+            continue
+        close_run()
+        if op is _c.SUBPATTERN:
+            consider(_required(arg[-1]))
+        elif op is _c.BRANCH:
+            consider(_union(arg[1]))
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and arg[0] >= 1:
+            consider(_required(arg[2]))
+    close_run()
+    return best
+
+
+def _strength(literals: frozenset[str]) -> tuple[int, int]:
+    return min(map(len, literals)), -len(literals)
+
+
+def _union(branches: Any) -> frozenset[str] | None:
+    found: set[str] = set()
+    for branch in branches:
+        literals = _required(branch)
+        if literals is None:
+            return None
+        found |= literals
+    return frozenset(found)
+
+
+def literals_of(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """Return strings one of which every match of `pattern` contains, or None if unknown.
+
+    For a case-insensitive pattern they are lower-cased (to test against lower-cased ASCII).
+    """
+    if pattern.flags & (re.VERBOSE | re.LOCALE):
+        return None
+    try:
+        parsed = _parse.parse(pattern.pattern, pattern.flags)
+    except Exception:  # an unfamiliar construct: no shortcut, the pattern just runs
+        return None
+    literals = _required(parsed)
+    if literals is None:
+        return None
+    if pattern.flags & re.IGNORECASE:
+        if not all(s.isascii() for s in literals):
+            return None
+        literals = frozenset(s.lower() for s in literals)
+    return literals
+
+
+@dataclass(frozen=True, slots=True)
+class QuickPattern:
+    """A compiled pattern with its required literals: `search` as re's, but faster on the
+    texts that cannot match."""
+
+    pattern: re.Pattern[str]
+    literals: frozenset[str] | None
+    ignore_case: bool
+
+    @classmethod
+    def of(cls, pattern: re.Pattern[str]) -> QuickPattern:
+        """Return `pattern` with its literals worked out once."""
+        return cls(pattern, literals_of(pattern), bool(pattern.flags & re.IGNORECASE))
+
+    def may_match(self, text: str, lowered: str | None = None) -> bool:
+        """Return False only when `pattern` certainly cannot match `text`.
+
+        `lowered` is `text.lower()` when the caller has it already (it is reused across
+        patterns); it is only consulted for ASCII text.
+        """
+        literals = self.literals
+        if literals is None:
+            return True
+        if self.ignore_case:
+            if not text.isascii():
+                return True
+            haystack = text.lower() if lowered is None else lowered
+        else:
+            haystack = text
+        return any(literal in haystack for literal in literals)
+
+    def search(self, text: str, lowered: str | None = None) -> re.Match[str] | None:
+        """Return `pattern.search(text)`."""
+        return self.pattern.search(text) if self.may_match(text, lowered) else None
+
+
+def _starts(items: Any) -> frozenset[str] | None:
+    """Return the literal strings one of which every match of `items` starts with."""
+    if not items:
+        return None
+    op, arg = items[0]
+    if op is _c.LITERAL:
+        run = []
+        for code, value in items:
+            if code is not _c.LITERAL:
+                break
+            run.append(chr(value))
+        return frozenset({"".join(run)})
+    if op is _c.SUBPATTERN:
+        return _starts(arg[-1])
+    if op is _c.BRANCH:
+        found: set[str] = set()
+        for branch in arg[1]:
+            starts = _starts(branch)
+            if starts is None:
+                return None
+            found |= starts
+        return frozenset(found)
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and arg[0] >= 1:
+        return _starts(arg[2])
+    return None
+
+
+KEY = 3  # how many leading characters of a word the index looks up
+_WORD_START = re.compile(r"(?<!\w)\w")
+
+
+class WordStartIndex:
+    """Finds which of many case-insensitive, whole-word patterns occur in a text.
+
+    Each pattern is tried only where a word starts with one of the literals its matches must
+    start with, instead of at every position of the text: a handful of dictionary lookups
+    per word. Patterns whose start cannot be worked out, and texts that are not ASCII, are
+    searched in full, so the answer is always the one `re.search` gives.
+    """
+
+    def __init__(self, entries: list[tuple[str, str]]) -> None:
+        """`entries` are (name, regular expression); a name may have several expressions."""
+        self.names = list(dict.fromkeys(name for name, _ in entries))
+        self._full: dict[str, list[re.Pattern[str]]] = {}
+        self._by_key: list[dict[str, list[tuple[str, re.Pattern[str]]]]] = [
+            {} for _ in range(KEY + 1)
+        ]
+        self._always: list[tuple[str, re.Pattern[str]]] = []
+        for name, expression in entries:
+            compiled = re.compile(rf"(?<!\w)(?:{expression})(?!\w)", re.IGNORECASE)
+            self._full.setdefault(name, []).append(compiled)
+            try:
+                starts = _starts(_parse.parse(expression, re.IGNORECASE))
+            except Exception:  # unfamiliar syntax: searched in full
+                starts = None
+            usable = starts is not None and all(
+                s and s.isascii() and (s[0].isalnum() or s[0] == "_") for s in starts
+            )
+            if not usable or starts is None:
+                self._always.append((name, compiled))
+                continue
+            for start in starts:
+                key = start[:KEY].lower()
+                self._by_key[len(key)].setdefault(key, []).append((name, compiled))
+
+    def found(self, text: str) -> set[str]:
+        """Return the names of the patterns that match somewhere in `text`."""
+        if not text.isascii():
+            return {
+                n for n, patterns in self._full.items() if any(p.search(text) for p in patterns)
+            }
+        lowered = text.lower()
+        hits = {name for name, pattern in self._always if pattern.search(text)}
+        by_key = self._by_key
+        for word in _WORD_START.finditer(lowered):
+            at = word.start()
+            for length in range(1, KEY + 1):
+                candidates = by_key[length].get(lowered[at : at + length])
+                if candidates:
+                    for name, pattern in candidates:
+                        if name not in hits and pattern.match(text, at):
+                            hits.add(name)
+        return hits
