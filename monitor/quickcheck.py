@@ -43,7 +43,8 @@ def _required(items: Any) -> frozenset[str] | None:
             continue
         close_run()
         if op is _c.SUBPATTERN:
-            consider(_required(arg[-1]))
+            if not (arg[1] or arg[2]):  # a group with its own flags, e.g. (?i:...): no shortcut
+                consider(_required(arg[-1]))
         elif op is _c.BRANCH:
             consider(_union(arg[1]))
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and arg[0] >= 1:
@@ -136,7 +137,7 @@ def _starts(items: Any) -> frozenset[str] | None:
             run.append(chr(value))
         return frozenset({"".join(run)})
     if op is _c.SUBPATTERN:
-        return _starts(arg[-1])
+        return None if arg[1] or arg[2] else _starts(arg[-1])
     if op is _c.BRANCH:
         found: set[str] = set()
         for branch in arg[1]:

@@ -54,8 +54,11 @@ def test_literals_are_worked_out_or_the_pattern_always_runs() -> None:
     # A character class first and nothing literal after it: no shortcut, never a wrong one.
     assert literals_of(re.compile(r"[a-z]+\d")) is None
     assert QuickPattern.of(re.compile(r"[a-z]+\d")).may_match("zzz") is True
-    # Case-sensitive acronyms are looked for as written.
+    # Case-sensitive acronyms are looked for as written...
     assert QuickPattern.of(re.compile(r"(?<![\w$@])NWB(?![\w])")).may_match("nwb") is False
+    # ...but a group with flags of its own is never taken at its word.
+    scoped = re.compile(r"bank (?i:NWB)")
+    assert QuickPattern.of(scoped).search("bank nwb") is not None
 
 
 def test_the_scorer_tags_topics_as_before_on_non_ascii_text() -> None:
