@@ -52,9 +52,9 @@ class Lexicon:
     phrase_pattern: re.Pattern[str] | None = field(default=None, compare=False)
     informational_cue: re.Pattern[str] | None = field(default=None, compare=False)
     informational_words: re.Pattern[str] | None = field(default=None, compare=False)
-    harm_cue: re.Pattern[str] | None = field(default=None, compare=False)
     praise_words: re.Pattern[str] | None = field(default=None, compare=False)
-    # The words behind the three patterns above, for the quick index.
+    # The words of the informational, sarcasm-harm and praise rules, for the quick index (harm
+    # cues are only ever looked for there, so they have no pattern of their own).
     informational_terms: tuple[str, ...] = ()
     harm_terms: tuple[str, ...] = ()
     praise_terms: tuple[str, ...] = ()
@@ -99,7 +99,6 @@ def load_lexicon(path: Path = LEXICON_PATH) -> Lexicon:
         phrase_pattern=_alternation(phrases),
         informational_cue=re.compile("|".join(cues), re.I) if cues else None,
         informational_words=_alternation(informational.get("neutral_words", [])),
-        harm_cue=_alternation(sarcasm.get("harm_cues", [])),
         praise_words=_alternation(sarcasm.get("praise_words", [])),
         informational_terms=tuple(informational.get("neutral_words", [])),
         harm_terms=tuple(sarcasm.get("harm_cues", [])),

@@ -576,6 +576,7 @@ class Store:
     # -- rollups ------------------------------------------------------------------------------
 
     def _dialect_insert(self, table: sa.Table) -> Any:
+        # Both dialects spell "insert ... on conflict do update" the same way.
         from sqlalchemy.dialects import postgresql, sqlite
 
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -639,11 +640,7 @@ class Store:
         return problems
 
     def _upsert_statement(self) -> Any:
-        # Both dialects spell "insert ... on conflict do update" the same way.
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        statement: Any = dialect_insert(mentions)
+        statement = self._dialect_insert(mentions)
         changes = {name: statement.excluded[name] for name in MUTABLE_COLUMNS}
         changes["updated_at"] = statement.excluded.updated_at
         return statement.on_conflict_do_update(
