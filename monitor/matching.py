@@ -60,22 +60,28 @@ class BrandMatcher:
 
     def matches(self, text: str) -> bool:
         """Return True when `text` names the brand outside every exclusion."""
-        return bool(self.matched_terms(text))
+        folded, lowered = self._outside_exclusions(text)
+        return any(quick.search(folded, lowered) for quick in self._terms)  # type: ignore[attr-defined]
 
     def matched_terms(self, text: str) -> list[str]:
         """Return the brand terms found in `text` after blanking out exclusions."""
-        folded = _fold(text)
-        lowered = folded.lower()
-        for quick in self._excludes:  # type: ignore[attr-defined]
-            if quick.may_match(folded, lowered):
-                folded = quick.pattern.sub(lambda m: " " * len(m.group(0)), folded)
-                lowered = folded.lower()
+        folded, lowered = self._outside_exclusions(text)
         found = []
         for quick in self._terms:  # type: ignore[attr-defined]
             hit = quick.search(folded, lowered)
             if hit:
                 found.append(hit.group(0))
         return found
+
+    def _outside_exclusions(self, text: str) -> tuple[str, str]:
+        """Return `text` folded, with every exclusion blanked out, and its lower case."""
+        folded = _fold(text)
+        lowered = folded.lower()
+        for quick in self._excludes:  # type: ignore[attr-defined]
+            if quick.may_match(folded, lowered):
+                folded = quick.pattern.sub(lambda m: " " * len(m.group(0)), folded)
+                lowered = folded.lower()
+        return folded, lowered
 
 
 def search_query(brand: BrandConfig) -> str:

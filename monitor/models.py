@@ -28,14 +28,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-_SPACE = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[^\w\s]")
 
 
 def normalise_text(text: str) -> str:
     """Return `text` folded for duplicate detection: NFKC, casefold, no punctuation, one space."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    return _SPACE.sub(" ", _NON_WORD.sub(" ", folded)).strip()
+    # str.split() and re's \s agree on what white space is: runs of it become one space.
+    return " ".join(_NON_WORD.sub(" ", folded).split())
 
 
 def content_hash(title: str, text: str) -> str:
@@ -160,13 +160,16 @@ class MentionQuery:
         return "; ".join(parts)
 
 
+_UNSAFE_IN_URL = re.compile("[\x00\n\r\t <>\"']")
+_WEB_SCHEMES = ("http://", "https://")
+
+
 def safe_http_url(url: object) -> str:
     """Return `url` if it is a plain http(s) link, else "" (never javascript: or data:)."""
     if not isinstance(url, str):
         return ""
     candidate = url.strip()
-    has_unsafe_character = any(ch in candidate for ch in "\x00\n\r\t <>\"'")
-    if has_unsafe_character or not candidate.lower().startswith(("http://", "https://")):
+    if _UNSAFE_IN_URL.search(candidate) or not candidate.lower().startswith(_WEB_SCHEMES):
         return ""
     return candidate
 

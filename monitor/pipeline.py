@@ -253,6 +253,7 @@ def import_file(
                 flush()
         flush()
     except importers.ImportFileError as failure:
+        run.new, run.updated, run.unchanged = report.new, report.updated, report.unchanged
         run.status, run.error = "failed", str(failure)
         store.finish_run(run)
         raise

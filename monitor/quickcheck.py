@@ -152,25 +152,48 @@ def _starts(items: Any) -> frozenset[str] | None:
 
 
 KEY = 3  # how many leading characters of a word the index looks up
-_WORD_START = re.compile(r"(?<!\w)\w")
+# ASCII word characters (re's \w) after lowering; every other ASCII character separates words.
+_WORD_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+_TO_WORDS = str.maketrans(
+    {chr(c): (chr(c).lower() if chr(c).isalnum() or c == ord("_") else " ") for c in range(128)}
+)
+
+
+def _keys_for(start: str) -> list[str]:
+    """Return the KEY-character word prefixes a word must have for a match to start there.
+
+    `start` is a lowered literal every match begins with. Words are runs of word characters,
+    so a start that leaves the word early ("on hold") needs the whole word ("on"), and a
+    start shorter than KEY ("is") any word that begins with it ("is", "isn", ...).
+    """
+    word = start[:KEY]
+    for at, char in enumerate(word):
+        if char not in _WORD_CHARS:
+            return [word[:at]]
+    keys = [word]
+    while len(word) < KEY and len(keys) < 5000:
+        keys = [*keys, *(k + c for k in keys if len(k) == len(word) for c in _WORD_CHARS)]
+        word += "_"  # only its length counts from here on
+    return keys
 
 
 class WordStartIndex:
     """Finds which of many case-insensitive, whole-word patterns occur in a text.
 
-    Each pattern is tried only where a word starts with one of the literals its matches must
-    start with, instead of at every position of the text: a handful of dictionary lookups
-    per word. Patterns whose start cannot be worked out, and texts that are not ASCII, are
-    searched in full, so the answer is always the one `re.search` gives.
+    Each pattern is filed under the first letters its matches must start with. A text's words
+    are read once, and only the patterns filed under their first letters, whose required
+    literal text also occurs, are searched for, instead of every pattern at every position.
+    Patterns whose start cannot be worked out, and texts that are not ASCII, are searched in
+    full, so the answer is always the one `re.search` gives.
     """
 
     def __init__(self, entries: list[tuple[str, str]]) -> None:
         """`entries` are (name, regular expression); a name may have several expressions."""
         self.names = list(dict.fromkeys(name for name, _ in entries))
         self._full: dict[str, list[re.Pattern[str]]] = {}
-        self._by_key: list[dict[str, list[tuple[str, re.Pattern[str]]]]] = [
-            {} for _ in range(KEY + 1)
-        ]
+        # A word's first KEY letters (the whole word if shorter) -> what to try there: a
+        # pattern's name, the literals one of which every match holds (lowered), the pattern.
+        self._by_key: dict[str, list[tuple[str, tuple[str, ...], re.Pattern[str]]]] = {}
         self._always: list[tuple[str, re.Pattern[str]]] = []
         for name, expression in entries:
             compiled = re.compile(rf"(?<!\w)(?:{expression})(?!\w)", re.IGNORECASE)
@@ -185,9 +208,9 @@ class WordStartIndex:
             if not usable or starts is None:
                 self._always.append((name, compiled))
                 continue
-            for start in starts:
-                key = start[:KEY].lower()
-                self._by_key[len(key)].setdefault(key, []).append((name, compiled))
+            literals = tuple(sorted(literals_of(compiled) or {""}))  # "" is in every text
+            for key in {k for start in starts for k in _keys_for(start.lower())}:
+                self._by_key.setdefault(key, []).append((name, literals, compiled))
 
     def found(self, text: str) -> set[str]:
         """Return the names of the patterns that match somewhere in `text`."""
@@ -195,15 +218,20 @@ class WordStartIndex:
             return {
                 n for n, patterns in self._full.items() if any(p.search(text) for p in patterns)
             }
-        lowered = text.lower()
         hits = {name for name, pattern in self._always if pattern.search(text)}
+        prefixes = {word[:KEY] for word in text.translate(_TO_WORDS).split()}
+        lowered = text.lower()
         by_key = self._by_key
-        for word in _WORD_START.finditer(lowered):
-            at = word.start()
-            for length in range(1, KEY + 1):
-                candidates = by_key[length].get(lowered[at : at + length])
-                if candidates:
-                    for name, pattern in candidates:
-                        if name not in hits and pattern.match(text, at):
+        for key in prefixes & by_key.keys():
+            for name, literals, pattern in by_key[key]:
+                if name in hits:
+                    continue
+                for literal in literals:
+                    if literal in lowered:
+                        # Every match starts at a word beginning with a key the pattern is
+                        # filed under, so searching the whole text finds what matching there
+                        # would.
+                        if pattern.search(text):
                             hits.add(name)
+                        break
         return hits

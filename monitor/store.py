@@ -8,10 +8,14 @@ database, so a chart never needs every row.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +29,15 @@ from monitor.models import Alert, CollectionRun, Event, Mention, MentionQuery, u
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
+# Lists of values for `column IN (...)`, passed at execution: the statement stays the same
+# (compiled once and cached) however many values a batch looks up.
+_LIST: sa.BindParameter[Any] = sa.bindparam("list", expanding=True)
+_OTHER_LIST: sa.BindParameter[Any] = sa.bindparam("other_list", expanding=True)
 ALL_MENTIONS = MentionQuery()
-UPSERT_BATCH = 500
+# Mentions looked up and written together, at most (a batch of an import is one part).
+UPSERT_BATCH = 10_000
+# Rows written by one statement, at most (the database's limit on parameters may lower it).
+WRITE_CHUNK = 1000
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -339,10 +350,21 @@ class Store:
         self.url = url
         self.engine = engine or make_engine(url)
         self.dialect = self.engine.dialect.name
+        self._batch_statements: dict[str, _BatchStatement] = {}
         self.migrate()
 
     def __repr__(self) -> str:
         return f"Store({redact_url(self.url)!r})"
+
+    @cached_property
+    def max_parameters(self) -> int:
+        """Return how many parameters one statement may carry on this database."""
+        if self.dialect != "sqlite":
+            return 65_535  # PostgreSQL's protocol counts them in 16 bits
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            return raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
 
     def close(self) -> None:
         """Release every pooled connection."""
@@ -425,8 +447,10 @@ class Store:
             conn.execute(
                 sa.update(meta).where(meta.c.key == "data_version").values(value=meta.c.value)
             )
-            for start in range(0, len(ordered), UPSERT_BATCH):
-                total += self._upsert_batch(conn, ordered[start : start + UPSERT_BATCH])
+            # Each part's look-ups name up to two values a row (a URL and a text hash).
+            step = max(1, min(UPSERT_BATCH, self.max_parameters // 2))
+            for start in range(0, len(ordered), step):
+                total += self._upsert_batch(conn, ordered[start : start + step])
             if cursor is not None:
                 self._save_cursor(conn, *cursor)
             if total.new or total.updated or total.duplicates:
@@ -460,7 +484,7 @@ class Store:
             else:
                 sighted.append((row, original))
         if new or changed:
-            conn.execute(self._upsert_statement(), new + changed)
+            self._run_many(conn, "mentions", new + changed)
             totals = _RollupDelta()
             for row in new:
                 totals.add(row["published_at"], row, +1)
@@ -483,9 +507,9 @@ class Store:
         found: set[tuple[str, str]] = set()
         for source, ids in _ids_by_source(rows).items():
             query = sa.select(sightings.c.source, sightings.c.external_id).where(
-                sightings.c.source == source, sightings.c.external_id.in_(ids)
+                sightings.c.source == source, sightings.c.external_id.in_(_LIST)
             )
-            found.update((row[0], row[1]) for row in conn.execute(query))
+            found.update((row[0], row[1]) for row in conn.execute(query, {"list": ids}))
         return found
 
     def _stored_stories(
@@ -501,10 +525,10 @@ class Store:
         c = mentions.c
         query = (
             sa.select(c.id, c.source, c.canonical_url, c.content_hash)
-            .where(sa.or_(c.canonical_url.in_(urls), c.content_hash.in_(hashes)))
+            .where(sa.or_(c.canonical_url.in_(_LIST), c.content_hash.in_(_OTHER_LIST)))
             .order_by(c.id)
         )
-        for found in conn.execute(query):
+        for found in conn.execute(query, {"list": list(urls), "other_list": list(hashes)}):
             if found.canonical_url in urls:
                 by_url.setdefault(found.canonical_url, found.id)
             if found.content_hash in hashes:
@@ -519,11 +543,13 @@ class Store:
         ids: dict[tuple[str, str], int] = {}
         for source, external_ids in _ids_by_source(pending).items():
             query = sa.select(mentions.c.id, mentions.c.external_id).where(
-                mentions.c.source == source, mentions.c.external_id.in_(external_ids)
+                mentions.c.source == source, mentions.c.external_id.in_(_LIST)
             )
-            ids.update({(source, row.external_id): row.id for row in conn.execute(query)})
-        conn.execute(
-            sa.insert(sightings),
+            found = conn.execute(query, {"list": external_ids})
+            ids.update({(source, row.external_id): row.id for row in found})
+        self._run_many(
+            conn,
+            "sightings",
             [
                 {
                     "mention_id": ids[_key(original)] if isinstance(original, dict) else original,
@@ -566,9 +592,9 @@ class Store:
         stored: dict[tuple[str, str], tuple[Any, ...]] = {}
         for source, ids in _ids_by_source(rows).items():
             query = sa.select(c.source, c.external_id, c.published_at, *columns).where(
-                c.source == source, c.external_id.in_(ids)
+                c.source == source, c.external_id.in_(_LIST)
             )
-            for found in conn.execute(query):
+            for found in conn.execute(query, {"list": ids}):
                 stored[(found[0], found[1])] = tuple(found[3:])
                 published[(found[0], found[1])] = found[2]
         return stored
@@ -581,21 +607,49 @@ class Store:
 
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
-    def _apply_rollup(self, conn: Connection, delta: _RollupDelta) -> None:
-        """Add `delta` to the rollup tables (in the caller's transaction)."""
-        for table, keys, changes in (
-            (rollup_hours, ROLLUP_HOUR_KEYS, delta.hour_rows()),
-            (rollup_topics, ROLLUP_TOPIC_KEYS, delta.topic_rows()),
-        ):
-            if not changes:
-                continue
-            statement = self._dialect_insert(table)
-            summed = [name for name in changes[0] if name not in keys and name != "day"]
+    def _statement(self, name: str) -> _BatchStatement:
+        """Return the named write statement, compiled for this database on first use."""
+        found = self._batch_statements.get(name)
+        if found is not None:
+            return found
+        if name == "mentions":  # a new mention, or new values for one already stored
+            columns = [c.name for c in mentions.columns if c.name != "id"]
+            statement = self._dialect_insert(mentions).values(_binds(mentions, columns))
+            changes = {c: statement.excluded[c] for c in (*MUTABLE_COLUMNS, "updated_at")}
+            statement = statement.on_conflict_do_update(
+                index_elements=["source", "external_id"], set_=changes
+            )
+            table = mentions
+        elif name == "sightings":
+            table = sightings
+            columns = [c.name for c in sightings.columns if c.name != "id"]
+            statement = sa.insert(sightings).values(_binds(sightings, columns))
+        else:  # a rollup table: totals added to what is there
+            table = {"rollup_hours": rollup_hours, "rollup_topics": rollup_topics}[name]
+            keys = ROLLUP_HOUR_KEYS if table is rollup_hours else ROLLUP_TOPIC_KEYS
+            columns = [c.name for c in table.columns]
+            statement = self._dialect_insert(table).values(_binds(table, columns))
+            summed = [c for c in columns if c not in keys and c != "day"]
             statement = statement.on_conflict_do_update(
                 index_elements=list(keys),
-                set_={name: table.c[name] + statement.excluded[name] for name in summed},
+                set_={c: table.c[c] + statement.excluded[c] for c in summed},
             )
-            conn.execute(statement, changes)
+        compiled = _BatchStatement(statement, table, self.engine.dialect)
+        self._batch_statements[name] = compiled
+        return compiled
+
+    def _run_many(self, conn: Connection, name: str, rows: list[dict[str, Any]]) -> None:
+        """Run the named write statement for every row, in chunks, in the caller's transaction."""
+        statement = self._statement(name)
+        chunk = max(1, min(WRITE_CHUNK, self.max_parameters // statement.columns))
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            conn.exec_driver_sql(statement.sql(len(part)), statement.parameters(part))
+
+    def _apply_rollup(self, conn: Connection, delta: _RollupDelta) -> None:
+        """Add `delta` to the rollup tables (in the caller's transaction)."""
+        self._run_many(conn, "rollup_hours", delta.hour_rows())
+        self._run_many(conn, "rollup_topics", delta.topic_rows())
 
     def _rebuild_rollups(self, conn: Connection) -> None:
         """Recount the rollup tables from the stored mentions."""
@@ -638,14 +692,6 @@ class Store:
                     f"stored {topics.get(key)}"
                 )
         return problems
-
-    def _upsert_statement(self) -> Any:
-        statement = self._dialect_insert(mentions)
-        changes = {name: statement.excluded[name] for name in MUTABLE_COLUMNS}
-        changes["updated_at"] = statement.excluded.updated_at
-        return statement.on_conflict_do_update(
-            index_elements=["source", "external_id"], set_=changes
-        )
 
     def count_mentions(self, query: MentionQuery = ALL_MENTIONS) -> int:
         """Return how many stored mentions match `query`."""
@@ -1043,6 +1089,108 @@ class Store:
             ]
 
 
+def _binds(table: sa.Table, columns: Sequence[str]) -> dict[str, Any]:
+    return {name: sa.bindparam(name, type_=table.c[name].type) for name in columns}
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    """Return what UTCDateTime stores in SQLite: UTC, always with microseconds, no zone."""
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError(
+                f"naive datetime {value!r} reached the store; attach a time zone first"
+            )
+        value = value.astimezone(UTC)
+    return _SQLITE_DATETIME % (
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
+
+
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"  # SQLAlchemy's SQLite storage format
+
+
+def _json_text(value: Any) -> str:
+    """Return `value` as the JSON type stores it (json.dumps), quickly for the common {}."""
+    return "{}" if value == {} else json.dumps(value)
+
+
+def _driver_converter(column: sa.Column[Any], dialect: str) -> Callable[[Any], Any] | None:
+    """Return what turns a column's Python value into the driver's, as its SQLAlchemy type
+    would (None where the driver takes the value as it is)."""
+    kind = column.type
+    if isinstance(kind, sa.JSON):
+        return _json_text
+    if dialect != "sqlite":
+        return None  # psycopg takes aware datetimes and dates as they are
+    if isinstance(kind, UTCDateTime):
+        return _sqlite_datetime
+    if isinstance(kind, sa.Date):
+        return date.isoformat
+    return None
+
+
+def _split_values(sql: str) -> tuple[str, str, str]:
+    """Return an INSERT's text before its row of values, the row "(...)", and what follows."""
+    head, values = sql.split(" VALUES ", 1)
+    depth = 0
+    for end, char in enumerate(values):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return head + " VALUES ", values[: end + 1], values[end + 1 :]
+    raise ValueError(f"no row of values in {sql!r}")
+
+
+class _BatchStatement:
+    """A write statement run for many rows at once, one VALUES group per row.
+
+    Two costs make this worth its own class. SQLAlchemy passes every value of every row
+    through its type on each execute, which for thousands of rows costs more than the
+    database's own work; here only the few columns that need it are converted, as their types
+    would (None stays NULL). And executed row by row, a database call hands Python's lock back
+    and forth once per row: a writer thread beside a busy scoring thread then waits about
+    5 ms for every row. One statement per chunk of rows is one call, done without the lock.
+    """
+
+    def __init__(self, statement: Any, table: sa.Table, dialect: sa.Dialect) -> None:
+        # Positional placeholders ("?" or "%s"), so that one row's group can be repeated.
+        style = "qmark" if dialect.name == "sqlite" else "format"
+        dialect_class: Any = type(dialect)
+        compiled = statement.compile(dialect=dialect_class(paramstyle=style))
+        names: list[str] = list(compiled.positiontup or ())
+        self._head, self._group, self._tail = _split_values(str(compiled))
+        placeholder = "?" if style == "qmark" else "%s"
+        if not names or self._group.count(placeholder) != len(names):
+            raise RuntimeError(f"cannot repeat the values of {compiled}")  # a bug of ours
+        self.columns = len(names)
+        self._values = itemgetter(*names)
+        self._convert = [
+            (at, convert)
+            for at, name in enumerate(names)
+            if (convert := _driver_converter(table.c[name], dialect.name)) is not None
+        ]
+
+    def sql(self, rows: int) -> str:
+        """Return the statement for `rows` rows."""
+        return self._head + ", ".join([self._group] * rows) + self._tail
+
+    def parameters(self, rows: list[dict[str, Any]]) -> tuple[Any, ...]:
+        """Return the driver's parameters for `rows` (dicts keyed by column name), in order."""
+        convert = self._convert
+        flat: list[Any] = []
+        for values in map(list, map(self._values, rows)):
+            for at, function in convert:
+                if values[at] is not None:
+                    values[at] = function(values[at])
+            flat += values
+        return tuple(flat)
+
+
 def _alert_from_row(row: Any) -> Alert:
     return Alert(
         id=row.id,
@@ -1159,11 +1307,6 @@ def _same_story(
     return None
 
 
-def hour_of(moment: datetime) -> datetime:
-    """Return the start of the UTC hour `moment` falls in."""
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
 def _is_whole_hour(moment: datetime | None) -> bool:
     return moment is None or (moment.minute, moment.second, moment.microsecond) == (0, 0, 0)
 
@@ -1172,45 +1315,60 @@ class _RollupDelta:
     """Changes to the rollup tables, summed per key before they are written."""
 
     def __init__(self) -> None:
-        # (hour, source, label) -> [mentions, compound_sum, rating_sum, ratings]
-        self.hours: dict[tuple[datetime, str, str], list[float]] = {}
-        self.topics: dict[tuple[datetime, str, str, str], int] = {}
+        # (year, month, day, hour, source, label) -> [mentions, compound_sum, rating_sum, ratings]
+        self.hours: dict[tuple[int, int, int, int, str, str], list[float]] = {}
+        self.topics: dict[tuple[int, int, int, int, str, str, str], int] = {}
 
     def add(self, published_at: datetime, row: Mapping[Any, Any], sign: int) -> None:
         """Count (sign +1) or uncount (-1) one mention with the values in `row`."""
-        key = (hour_of(published_at), row["source"], row["label"])
-        totals = self.hours.setdefault(key, [0, 0.0, 0.0, 0])
+        at = published_at if published_at.tzinfo is UTC else published_at.astimezone(UTC)
+        # The hour as plain numbers: cheaper than a truncated datetime for every mention.
+        key = (at.year, at.month, at.day, at.hour, row["source"], row["label"])
+        totals = self.hours.get(key)
+        if totals is None:
+            totals = self.hours[key] = [0, 0.0, 0.0, 0]
         totals[0] += sign
         totals[1] += sign * row["compound"]
         if row["rating"] is not None:
             totals[2] += sign * row["rating"]
             totals[3] += sign
-        for topic in topics_from_db(row["topics"] or ""):
-            topic_key = (*key, topic)
-            self.topics[topic_key] = self.topics.get(topic_key, 0) + sign
+        if row["topics"]:
+            for topic in topics_from_db(row["topics"]):
+                topic_key = (*key, topic)
+                self.topics[topic_key] = self.topics.get(topic_key, 0) + sign
 
     def hour_rows(self) -> list[dict[str, Any]]:
         """Return the hour totals as rows of rollup_hours (changes that cancel out dropped)."""
-        return [
-            {
-                "hour": hour,
-                "source": source,
-                "label": label,
-                "day": hour.date(),
-                "mentions": int(n),
-                "compound_sum": compound,
-                "rating_sum": rating,
-                "ratings": int(ratings),
-            }
-            for (hour, source, label), (n, compound, rating, ratings) in self.hours.items()
-            if n or compound or rating or ratings
-        ]
+        rows = []
+        for (year, month, day, hour, source, label), totals in self.hours.items():
+            n, compound, rating, ratings = totals
+            if n or compound or rating or ratings:
+                start = datetime(year, month, day, hour, tzinfo=UTC)
+                rows.append(
+                    {
+                        "hour": start,
+                        "source": source,
+                        "label": label,
+                        "day": start.date(),
+                        "mentions": int(n),
+                        "compound_sum": compound,
+                        "rating_sum": rating,
+                        "ratings": int(ratings),
+                    }
+                )
+        return rows
 
     def topic_rows(self) -> list[dict[str, Any]]:
         """Return the topic counts as rows of rollup_topics (zero changes dropped)."""
         return [
-            {"hour": hour, "source": source, "label": label, "topic": topic, "mentions": n}
-            for (hour, source, label, topic), n in self.topics.items()
+            {
+                "hour": datetime(year, month, day, hour, tzinfo=UTC),
+                "source": source,
+                "label": label,
+                "topic": topic,
+                "mentions": n,
+            }
+            for (year, month, day, hour, source, label, topic), n in self.topics.items()
             if n
         ]
 

@@ -34,6 +34,7 @@ FIELDS = (
     "external_id", "text", "title", "author", "url", "published_at", "score", "comments",
     "rating", "followers",
 )  # fmt: skip
+_FIELD_SET = frozenset(FIELDS)
 INTEGER_FIELDS = {"score", "comments", "followers"}
 FORMATS = ("csv", "jsonl", "xlsx", "twitter-jsonl", "reddit-pushshift")
 DEFAULT_SOURCE = {"twitter-jsonl": "twitter", "reddit-pushshift": "reddit"}
@@ -220,14 +221,18 @@ def pushshift_to_mention(data: Mapping[str, Any], source: str) -> Mention:
 
 def table_to_mention(data: Mapping[str, Any], source: str, mapping: Mapping[str, str]) -> Mention:
     """Return the Mention of a generic row: columns named like fields, or mapped to them."""
-    values: dict[str, Any] = {}
-    for column, value in data.items():
-        target = mapping.get(column, column if column in FIELDS else None)
-        if target is not None and target not in values:
-            values[target] = value
-    for column, target in mapping.items():
-        if "." in column and target not in values:  # JSON paths like user.name
-            values[target] = _lookup(data, column)
+    values: Mapping[str, Any]
+    if mapping:
+        values = {}
+        for column, value in data.items():
+            target = mapping.get(column, column if column in _FIELD_SET else None)
+            if target is not None and target not in values:
+                values[target] = value
+        for column, target in mapping.items():
+            if "." in column and target not in values:  # JSON paths like user.name
+                values[target] = _lookup(data, column)
+    else:
+        values = data  # every column that is a field is named like it
     title, text = _text(values.get("title")), _text(values.get("text"))
     if not title and not text:
         raise ValueError("no text (map a column to 'text', e.g. --map body=text)")
@@ -235,7 +240,9 @@ def table_to_mention(data: Mapping[str, Any], source: str, mapping: Mapping[str,
     if not external_id:
         # Without an id, the content and time identify the row, so re-importing is safe.
         external_id = f"row-{content_hash(title, text)}-{_text(values.get('published_at'))}"
-    extra = {k: v for k, v in data.items() if k not in mapping and k not in FIELDS and _jsonable(v)}
+    extra = {
+        k: v for k, v in data.items() if k not in _FIELD_SET and k not in mapping and _jsonable(v)
+    }
     return Mention(
         source=source,
         external_id=external_id,
