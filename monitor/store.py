@@ -29,10 +29,6 @@ from monitor.models import Alert, CollectionRun, Event, Mention, MentionQuery, u
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
-# Lists of values for `column IN (...)`, passed at execution: the statement stays the same
-# (compiled once and cached) however many values a batch looks up.
-_LIST: sa.BindParameter[Any] = sa.bindparam("list", expanding=True)
-_OTHER_LIST: sa.BindParameter[Any] = sa.bindparam("other_list", expanding=True)
 ALL_MENTIONS = MentionQuery()
 # Mentions looked up and written together, at most (a batch of an import is one part).
 UPSERT_BATCH = 10_000
@@ -340,7 +336,7 @@ def topics_to_db(topics: Sequence[str]) -> str:
 
 def topics_from_db(value: str) -> tuple[str, ...]:
     """Return the topic ids of a stored topics value."""
-    return tuple(t for t in value.split(",") if t)
+    return tuple(filter(None, value.split(",")))
 
 
 class Store:
@@ -501,13 +497,26 @@ class Store:
             new=len(new), updated=len(changed), unchanged=unchanged, duplicates=len(sighted)
         )
 
+    def _one_of(self, column: sa.Column[Any], name: str) -> sa.ColumnElement[bool]:
+        """Return "`column` is one of the list given as parameter `name` at execution".
+
+        The statement stays the same however long the list, so it is compiled once. PostgreSQL
+        takes the list as one array: an expanded IN (...) is a placeholder per value, each of
+        which psycopg would parse.
+        """
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+        return column.in_(sa.bindparam(name, expanding=True))
+
     def _stored_sightings(
         self, conn: Connection, rows: list[dict[str, Any]]
     ) -> set[tuple[str, str]]:
         found: set[tuple[str, str]] = set()
         for source, ids in _ids_by_source(rows).items():
             query = sa.select(sightings.c.source, sightings.c.external_id).where(
-                sightings.c.source == source, sightings.c.external_id.in_(_LIST)
+                sightings.c.source == source, self._one_of(sightings.c.external_id, "list")
             )
             found.update((row[0], row[1]) for row in conn.execute(query, {"list": ids}))
         return found
@@ -525,7 +534,12 @@ class Store:
         c = mentions.c
         query = (
             sa.select(c.id, c.source, c.canonical_url, c.content_hash)
-            .where(sa.or_(c.canonical_url.in_(_LIST), c.content_hash.in_(_OTHER_LIST)))
+            .where(
+                sa.or_(
+                    self._one_of(c.canonical_url, "list"),
+                    self._one_of(c.content_hash, "other_list"),
+                )
+            )
             .order_by(c.id)
         )
         for found in conn.execute(query, {"list": list(urls), "other_list": list(hashes)}):
@@ -543,7 +557,7 @@ class Store:
         ids: dict[tuple[str, str], int] = {}
         for source, external_ids in _ids_by_source(pending).items():
             query = sa.select(mentions.c.id, mentions.c.external_id).where(
-                mentions.c.source == source, mentions.c.external_id.in_(_LIST)
+                mentions.c.source == source, self._one_of(mentions.c.external_id, "list")
             )
             found = conn.execute(query, {"list": external_ids})
             ids.update({(source, row.external_id): row.id for row in found})
@@ -592,7 +606,7 @@ class Store:
         stored: dict[tuple[str, str], tuple[Any, ...]] = {}
         for source, ids in _ids_by_source(rows).items():
             query = sa.select(c.source, c.external_id, c.published_at, *columns).where(
-                c.source == source, c.external_id.in_(_LIST)
+                c.source == source, self._one_of(c.external_id, "list")
             )
             for found in conn.execute(query, {"list": ids}):
                 stored[(found[0], found[1])] = tuple(found[3:])
@@ -641,7 +655,9 @@ class Store:
     def _run_many(self, conn: Connection, name: str, rows: list[dict[str, Any]]) -> None:
         """Run the named write statement for every row, in chunks, in the caller's transaction."""
         statement = self._statement(name)
-        chunk = max(1, min(WRITE_CHUNK, self.max_parameters // statement.columns))
+        chunk = WRITE_CHUNK
+        if not statement.by_column:  # a parameter per value: the database's limit applies
+            chunk = max(1, min(WRITE_CHUNK, self.max_parameters // statement.columns))
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
             conn.exec_driver_sql(statement.sql(len(part)), statement.parameters(part))
@@ -1147,26 +1163,32 @@ def _split_values(sql: str) -> tuple[str, str, str]:
 
 
 class _BatchStatement:
-    """A write statement run for many rows at once, one VALUES group per row.
+    """A write statement run for many rows at once.
 
     Two costs make this worth its own class. SQLAlchemy passes every value of every row
     through its type on each execute, which for thousands of rows costs more than the
     database's own work; here only the few columns that need it are converted, as their types
-    would (None stays NULL). And executed row by row, a database call hands Python's lock back
-    and forth once per row: a writer thread beside a busy scoring thread then waits about
-    5 ms for every row. One statement per chunk of rows is one call, done without the lock.
+    would (None stays NULL). And a statement per row is a round trip per row. So SQLite gets
+    one VALUES group per row, and PostgreSQL one array per column, unnested into rows: a
+    statement short enough for psycopg to parse once, whatever the number of rows.
     """
 
     def __init__(self, statement: Any, table: sa.Table, dialect: sa.Dialect) -> None:
+        self.by_column = dialect.name == "postgresql"
         # Positional placeholders ("?" or "%s"), so that one row's group can be repeated.
-        style = "qmark" if dialect.name == "sqlite" else "format"
+        style = "format" if self.by_column else "qmark"
         dialect_class: Any = type(dialect)
         compiled = statement.compile(dialect=dialect_class(paramstyle=style))
         names: list[str] = list(compiled.positiontup or ())
-        self._head, self._group, self._tail = _split_values(str(compiled))
-        placeholder = "?" if style == "qmark" else "%s"
+        head, self._group, self._tail = _split_values(str(compiled))
+        placeholder = "%s" if self.by_column else "?"
         if not names or self._group.count(placeholder) != len(names):
             raise RuntimeError(f"cannot repeat the values of {compiled}")  # a bug of ours
+        self._head = head
+        if self.by_column:
+            arrays = ", ".join(f"%s::{table.c[n].type.compile(dialect=dialect)}[]" for n in names)
+            # Only our own table's column types go into the text; the values are parameters.
+            self._head = f"{head.removesuffix(' VALUES ')} SELECT * FROM unnest({arrays})"  # noqa: S608
         self.columns = len(names)
         self._values = itemgetter(*names)
         self._convert = [
@@ -1177,18 +1199,22 @@ class _BatchStatement:
 
     def sql(self, rows: int) -> str:
         """Return the statement for `rows` rows."""
+        if self.by_column:
+            return self._head + self._tail
         return self._head + ", ".join([self._group] * rows) + self._tail
 
     def parameters(self, rows: list[dict[str, Any]]) -> tuple[Any, ...]:
-        """Return the driver's parameters for `rows` (dicts keyed by column name), in order."""
+        """Return the driver's parameters for `rows` (dicts keyed by column name)."""
         convert = self._convert
-        flat: list[Any] = []
+        converted: list[list[Any]] = []
         for values in map(list, map(self._values, rows)):
             for at, function in convert:
                 if values[at] is not None:
                     values[at] = function(values[at])
-            flat += values
-        return tuple(flat)
+            converted.append(values)
+        if self.by_column:
+            return tuple(map(list, zip(*converted, strict=True)))
+        return tuple(value for values in converted for value in values)
 
 
 def _alert_from_row(row: Any) -> Alert:
