@@ -28,6 +28,7 @@ def _check(figures: dict) -> None:
     assert 0.9 * 1500 < build["stored_mentions"] + build["sightings"] <= 1500
     assert build["sightings"] > 0
     assert figures["ingest_unique"]["distinct_texts"] == figures["ingest_unique"]["rows"]
+    assert figures["ingest_unique"]["scorer_per_s"] > 0 and figures["scorer_ratio"] > 0
     reposted = figures["ingest_duplicates"]
     assert reposted["distinct_texts"] < 0.75 * reposted["rows"]
     collection = figures["collection"]

@@ -20,6 +20,7 @@ COLUMNS = (
     ("build (mentions/s)", "build.per_s", "{:,.0f}"),
     ("ingest / VADER", "ingest_unique_ratio", "{:.2f}x"),
     ("reposts ingest / VADER", "ingest_duplicates_ratio", "{:.2f}x"),
+    ("scorer / VADER", "scorer_ratio", "{:.2f}x"),
     ("Overview cold (s)", "overview_cold_s", "{:.3f}"),
     ("Overview warm (s)", "overview_warm_s", "{:.3f}"),
     ("peak MB", "overview_peak_mb", "{:.0f}"),

@@ -117,6 +117,12 @@ def _vader_only(texts: list[str]) -> None:
         vader.polarity_scores(text)
 
 
+def _scorer_only(texts: list[str]) -> None:
+    scorer = Scorer()  # built in the timing, as the VADER analyzer is above
+    for text in texts:
+        scorer.score(text)
+
+
 def _ingest(store: Store, settings: Settings, paths: dict[str, Path]) -> int:
     scorer = Scorer()  # a new scorer: nothing remembered from an earlier round
     stored = 0
@@ -137,16 +143,22 @@ def _ingest(store: Store, settings: Settings, paths: dict[str, Path]) -> int:
 def measure_ingest(
     spec: corpus.CorpusSpec, folder: Path, databases: _Databases, settings: Settings
 ) -> dict[str, float]:
-    """Return mentions per second for ingest (import, match, dedup, score, store) and for
-    plain VADER over the same texts, in one process, interleaved over ROUNDS rounds."""
+    """Return mentions per second for ingest (import, match, dedup, score, store), for plain
+    VADER over the same texts, and for our scorer alone over them (VADER's rules, the breach
+    lexicon and topics: what ingest pays for scoring), in one process, interleaved over
+    ROUNDS rounds."""
     paths = corpus.write(spec, folder)
     texts = list(corpus.texts(paths))
     vader: list[float] = []
+    scorer: list[float] = []
     ours: list[float] = []
     for _ in range(ROUNDS):
         started = time.perf_counter()
         _vader_only(texts)
         vader.append(len(texts) / (time.perf_counter() - started))
+        started = time.perf_counter()
+        _scorer_only(texts)
+        scorer.append(len(texts) / (time.perf_counter() - started))
         store = databases.fresh()
         started = time.perf_counter()
         _ingest(store, settings, paths)
@@ -156,6 +168,7 @@ def measure_ingest(
         "rows": len(texts),
         "distinct_texts": len(set(texts)),
         "vader_per_s": statistics.median(vader),
+        "scorer_per_s": statistics.median(scorer),
         "ingest_per_s": statistics.median(ours),
     }
 
@@ -298,6 +311,7 @@ def run(
         figures["ingest_unique_ratio"] = unique["ingest_per_s"] / unique["vader_per_s"]
         figures["ingest_duplicates"] = duplicated
         figures["ingest_duplicates_ratio"] = duplicated["ingest_per_s"] / duplicated["vader_per_s"]
+        figures["scorer_ratio"] = unique["scorer_per_s"] / unique["vader_per_s"]
 
         say(f"collection: {feeds} feeds with delays, twice")
         from monitor.bench.collection import measure_collection
@@ -369,6 +383,8 @@ def render(figures: dict[str, Any]) -> str:
     row("ingest, unique texts (mentions/s)", f"{unique['ingest_per_s']:,.0f}")
     row("  plain VADER, same texts (texts/s)", f"{unique['vader_per_s']:,.0f}")
     row("  ratio", f"{figures['ingest_unique_ratio']:.2f}x", "ingest_unique_ratio")
+    row("  our scorer alone, same texts (texts/s)", f"{unique['scorer_per_s']:,.0f}")
+    row("  scorer / plain VADER", f"{figures['scorer_ratio']:.2f}x")
     row("ingest, half reposts (mentions/s)", f"{duplicated['ingest_per_s']:,.0f}")
     row("  plain VADER, same texts (texts/s)", f"{duplicated['vader_per_s']:,.0f}")
     row("  ratio", f"{figures['ingest_duplicates_ratio']:.2f}x", "ingest_duplicates_ratio")
