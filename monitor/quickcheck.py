@@ -166,14 +166,14 @@ def _keys_for(start: str) -> list[str]:
     so a start that leaves the word early ("on hold") needs the whole word ("on"), and a
     start shorter than KEY ("is") any word that begins with it ("is", "isn", ...).
     """
-    word = start[:KEY]
-    for at, char in enumerate(word):
+    key = start[:KEY]
+    for at, char in enumerate(key):
         if char not in _WORD_CHARS:
-            return [word[:at]]
-    keys = [word]
-    while len(word) < KEY and len(keys) < 5000:
-        keys = [*keys, *(k + c for k in keys if len(k) == len(word) for c in _WORD_CHARS)]
-        word += "_"  # only its length counts from here on
+            return [key[:at]]
+    keys, longer = [key], [key]
+    for _ in range(KEY - len(key)):
+        longer = [prefix + char for prefix in longer for char in _WORD_CHARS]
+        keys += longer
     return keys
 
 

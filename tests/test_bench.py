@@ -29,6 +29,9 @@ def _check(figures: dict) -> None:
     assert build["sightings"] > 0
     assert figures["ingest_unique"]["distinct_texts"] == figures["ingest_unique"]["rows"]
     assert figures["ingest_unique"]["scorer_per_s"] > 0 and figures["scorer_ratio"] > 0
+    assert all(
+        figures["ingest_parts"][f"{part}_us"] > 0 for part in ("read_match", "score", "store")
+    )
     reposted = figures["ingest_duplicates"]
     assert reposted["distinct_texts"] < 0.75 * reposted["rows"]
     collection = figures["collection"]
