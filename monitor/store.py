@@ -32,8 +32,9 @@ SCHEMA_VERSION = 2
 ALL_MENTIONS = MentionQuery()
 # Mentions looked up and written together, at most (a batch of an import is one part).
 UPSERT_BATCH = 10_000
-# Rows written by one statement, at most (the database's limit on parameters may lower it).
-WRITE_CHUNK = 1000
+# Rows written by one statement, at most (the database's limit on parameters may lower it);
+# a power of two, as are the smaller chunks that write the rest (see Store._run_many).
+WRITE_CHUNK = 256
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -653,14 +654,22 @@ class Store:
         return compiled
 
     def _run_many(self, conn: Connection, name: str, rows: list[dict[str, Any]]) -> None:
-        """Run the named write statement for every row, in chunks, in the caller's transaction."""
+        """Run the named write statement for every row, in chunks, in the caller's transaction.
+
+        A chunk holds WRITE_CHUNK rows or, for what is left, the largest power of two that
+        fits: SQLite prepares and keeps a statement for each number of rows (a 256-row one
+        takes half a megabyte), so a few sizes serve every batch.
+        """
         statement = self._statement(name)
-        chunk = WRITE_CHUNK
+        limit = WRITE_CHUNK
         if not statement.by_column:  # a parameter per value: the database's limit applies
-            chunk = max(1, min(WRITE_CHUNK, self.max_parameters // statement.columns))
-        for start in range(0, len(rows), chunk):
-            part = rows[start : start + chunk]
+            limit = max(1, min(WRITE_CHUNK, self.max_parameters // statement.columns))
+        start = 0
+        while start < len(rows):
+            size = min(limit, 1 << ((len(rows) - start).bit_length() - 1))
+            part = rows[start : start + size]
             conn.exec_driver_sql(statement.sql(len(part)), statement.parameters(part))
+            start += size
 
     def _apply_rollup(self, conn: Connection, delta: _RollupDelta) -> None:
         """Add `delta` to the rollup tables (in the caller's transaction)."""

@@ -252,20 +252,36 @@ def naive_overview(store: Store, settings: Settings) -> pd.DataFrame:
     return recent.nlargest(overview.WORST, "engagement")
 
 
+def peak_memory_mb() -> float:
+    """Return this process's peak resident memory in MB.
+
+    On Linux a child's ru_maxrss starts from its parent's peak (the kernel keeps it across
+    exec), which would charge the benchmark's own memory to the process it starts; the
+    kernel's VmHWM belongs to this process alone.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cold_overview(url: str) -> None:
+    """Do one Overview rerun in this new process; print its time and peak memory as JSON."""
+    started = time.perf_counter()
+    store = Store(url)
+    overview_rerun(store, bench_settings(url))
+    cold = time.perf_counter() - started
+    print(json.dumps({"cold_s": cold, "peak_mb": peak_memory_mb()}))
+
+
 def measure_cold(url: str) -> dict[str, float]:
     """Run one Overview in a new process (no cache of any kind in it); return its time and
-    the process's peak memory."""
-    code = (
-        "import json, resource, time, sys\n"
-        "from monitor.bench.run import bench_settings, overview_rerun\n"
-        "from monitor.store import Store\n"
-        "started = time.perf_counter()\n"
-        "store = Store(sys.argv[1])\n"
-        "overview_rerun(store, bench_settings(sys.argv[1]))\n"
-        "cold = time.perf_counter() - started\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "print(json.dumps({'cold_s': cold, 'peak_mb': peak}))\n"
-    )
+    the process's peak memory. Interpreter start and imports are not counted."""
+    code = "import sys; from monitor.bench.run import cold_overview; cold_overview(sys.argv[1])"
     result = subprocess.run(  # noqa: S603 (our own interpreter and code)
         [sys.executable, "-c", code, url], capture_output=True, text=True, check=True
     )
