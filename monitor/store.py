@@ -883,14 +883,16 @@ class Store:
         with self.engine.connect() as conn:
             # The driver's own tuples: nothing here needs SQLAlchemy's per-row processing.
             rows = conn.execute(statement).cursor.fetchall()
-        # Column by column, as plain objects: letting pandas infer and convert each value of
-        # 100,000s of rows costs more than the query.
-        found = dict(zip(wanted, zip(*rows, strict=True), strict=True)) if rows else {}
+        # Column by column, from one table of plain objects (numpy lays the rows out in C):
+        # letting pandas infer and convert each value of 100,000s of rows costs more than the
+        # query, and so does transposing the rows in Python.
         size = len(rows)
+        table = np.array(rows, dtype=object).reshape(size, len(wanted))
+        found = {name: table[:, at] for at, name in enumerate(wanted)}
 
         def column(name: str, dtype: Any, empty: Any) -> Any:
             if name in found:
-                return np.array(found[name], dtype=dtype)
+                return found[name].astype(dtype)
             return np.full(size, empty, dtype=dtype)  # not asked for: one value, no loop
 
         topics = column("topics", object, "")
@@ -1435,7 +1437,7 @@ def _fingerprint(row: dict[str, Any]) -> tuple[Any, ...]:
 
 def _times_column(values: Sequence[Any]) -> pd.Series:
     """Return UTC timestamps from microseconds since 1970 or stored text."""
-    if values and isinstance(values[0], int):
+    if len(values) and isinstance(values[0], int):
         return pd.Series(pd.to_datetime(np.array(values, dtype=np.int64), unit="us", utc=True))
     return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
 
