@@ -902,7 +902,7 @@ class Store:
         frame = pd.DataFrame(
             {
                 "id": column("id", np.int64, -1),
-                "published_at": _times_column(found.get("published_at", ())),
+                "published_at": _times_column(found["published_at"]),
                 "source": pd.Series(column("source", object, ""), dtype=object),
                 "label": pd.Series(column("label", object, ""), dtype=object),
                 "compound": column("compound", float, np.nan),
@@ -1435,7 +1435,7 @@ def _fingerprint(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(row[name] for name in MUTABLE_COLUMNS)
 
 
-def _times_column(values: Sequence[Any]) -> pd.Series:
+def _times_column(values: Sequence[Any] | np.ndarray[Any, Any]) -> pd.Series:
     """Return UTC timestamps from microseconds since 1970 or stored text."""
     if len(values) and isinstance(values[0], int):
         return pd.Series(pd.to_datetime(np.array(values, dtype=np.int64), unit="us", utc=True))
