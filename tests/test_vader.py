@@ -8,10 +8,11 @@ checked the same way.
 
 from __future__ import annotations
 
+import cProfile
 import csv
 import json
-from collections.abc import Iterator
-from pathlib import Path
+import pstats
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -187,18 +188,13 @@ def test_words_added_to_the_analyzer_later_still_count() -> None:
     )
 
 
-def test_it_is_faster_than_vadersentiment_or_it_would_not_be_worth_having(
-    tmp_path: Path,
-) -> None:
-    # Not a timing test: counts Python function calls, which do not depend on the machine.
-    import cProfile
-    import pstats
-
+def test_it_is_faster_than_vadersentiment_or_it_would_not_be_worth_having() -> None:
+    # Not a timing test: it counts Python function calls, which do not depend on the machine.
     texts = [f"Northwind Bank leaked my card details again #{i}, not happy!!" for i in range(200)]
 
-    def calls(action: object) -> int:
+    def calls(action: Callable[[], object]) -> int:
         profile = cProfile.Profile()
-        profile.runcall(action)  # type: ignore[arg-type]
+        profile.runcall(action)
         return int(pstats.Stats(profile).total_calls)  # type: ignore[attr-defined]
 
     ours = calls(lambda: [FAST_PLAIN.compound(t) for t in texts])
