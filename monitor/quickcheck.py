@@ -155,7 +155,7 @@ KEY = 3  # how many leading characters of a word the index looks up
 # ASCII word characters (re's \w) after lowering; every other ASCII character separates words.
 _WORD_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 _TO_WORDS = str.maketrans(
-    {chr(c): (chr(c).lower() if chr(c).isalnum() or c == ord("_") else " ") for c in range(128)}
+    {chr(c): (chr(c).lower() if chr(c).lower() in _WORD_CHARS else " ") for c in range(128)}
 )
 
 
