@@ -291,6 +291,13 @@ def sources_command(obj: Context) -> None:
     show_default=True,
     help="Keep only rows that name the brand.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that read and score rows while this one writes (default: one per CPU "
+    "for files over 256 KB; 1 keeps everything in this process).",
+)
 @click.pass_obj
 @_fail_on_config_error
 def import_command(
@@ -301,6 +308,7 @@ def import_command(
     mapping: tuple[str, ...],
     profile: str | None,
     match: bool,
+    workers: int | None,
 ) -> None:
     """Import a backfill or vendor export; importing the same file again changes nothing."""
     from monitor.collectors.importers import ImportFileError, parse_mapping
@@ -347,6 +355,7 @@ def import_command(
                 mapping=columns,
                 match=match,
                 on_progress=advance,
+                workers=workers,
             )
         except ImportFileError as failure:
             raise click.ClickException(str(failure)) from None

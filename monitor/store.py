@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ ALL_MENTIONS = MentionQuery()
 # Mentions looked up and written together, at most (a batch of an import is one part).
 UPSERT_BATCH = 10_000
 # Rows written by one statement, at most (the database's limit on parameters may lower it);
-# a power of two, as are the smaller chunks that write the rest (see Store._run_many).
+# a power of two, as are the smaller chunks that write the rest (see Store._run_converted).
 WRITE_CHUNK = 256
 
 
@@ -245,6 +246,28 @@ MUTABLE_COLUMNS = (
     "extra",
 )
 
+# What an upsert writes to mentions, in the order of a prepared row's values (Store.prepare).
+WRITE_COLUMNS = tuple(c.name for c in mentions.columns if c.name != "id")
+(_SOURCE, _EXTERNAL_ID, _URL, _CANONICAL_URL, _TITLE, _TEXT, _PUBLISHED_AT, _COLLECTED_AT) = (
+    WRITE_COLUMNS.index(name)
+    for name in (
+        "source",
+        "external_id",
+        "url",
+        "canonical_url",
+        "title",
+        "text",
+        "published_at",
+        "collected_at",
+    )
+)
+_CONTENT_HASH = WRITE_COLUMNS.index("content_hash")
+# A mention's values for the driver, in WRITE_COLUMNS order.
+PreparedRow = tuple[Any, ...]
+# What the rollups count of a mention, besides its hour and source.
+ROLLUP_VALUES = ("label", "compound", "rating", "topics")
+SIGHTING_COLUMNS = ("mention_id", "source", "external_id", "url", "seen_at")
+
 # Columns shown and exported for a mention, in order.
 MENTION_COLUMNS = (
     "published_at",
@@ -430,10 +453,26 @@ class Store:
         Everything, and the source's new `cursor` when given, is written in one transaction:
         a cursor never runs ahead of the data it covers.
         """
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
-        for mention in items:
-            row = _mention_row(mention)
-            rows[(row["source"], row["external_id"])] = row  # a later duplicate wins
+        return self.upsert_prepared(self.prepare(items), cursor=cursor)
+
+    def prepare(self, items: Iterable[Mention]) -> list[PreparedRow]:
+        """Return scored mentions as rows ready for upsert_prepared: fitted to the columns,
+        converted for the driver, in WRITE_COLUMNS order.
+
+        It reads nothing from the database, so import workers in other processes run it and
+        the writing process only decides and writes. A tuple of plain values is also what
+        passes between processes at least cost.
+        """
+        convert = self._statement("mentions").row_values
+        return [tuple(convert(row)) for row in map(_mention_row, items)]
+
+    def upsert_prepared(
+        self, items: Iterable[PreparedRow], *, cursor: tuple[str, dict[str, Any]] | None = None
+    ) -> UpsertResult:
+        """Do what upsert_mentions does, for rows from prepare()."""
+        rows: dict[tuple[str, str], PreparedRow] = {}
+        for row in items:
+            rows[_key(row)] = row  # a later duplicate wins
         ordered = list(rows.values())
         total = UpsertResult()
         with self.engine.begin() as conn:
@@ -457,7 +496,7 @@ class Store:
                 self._set_meta(conn, "data_version", str(int(version or 0) + 1))
         return total
 
-    def _upsert_batch(self, conn: Connection, rows: list[dict[str, Any]]) -> UpsertResult:
+    def _upsert_batch(self, conn: Connection, rows: list[PreparedRow]) -> UpsertResult:
         published: dict[tuple[str, str], datetime] = {}
         stored = self._stored_fingerprints(conn, rows, published)
         already_sighted = self._stored_sightings(conn, rows)
@@ -467,30 +506,30 @@ class Store:
         )
         candidates = [r for r in rows if _key(r) not in stored and _key(r) not in already_sighted]
         by_url, by_hash = self._stored_stories(conn, candidates)
-        new: list[dict[str, Any]] = []
-        sighted: list[tuple[dict[str, Any], int | dict[str, Any]]] = []  # (row, id or new row)
+        new: list[PreparedRow] = []
+        sighted: list[tuple[PreparedRow, int | PreparedRow]] = []  # (row, id or new row)
         for row in candidates:
             original = _same_story(row, by_url, by_hash)
             if original is None:
                 new.append(row)
                 # Later rows in this batch may repeat this one.
-                if row["canonical_url"]:
-                    by_url.setdefault(row["canonical_url"], row)
+                if row[_CANONICAL_URL]:
+                    by_url.setdefault(row[_CANONICAL_URL], row)
                 if _text_identifies_story(row):
-                    by_hash.setdefault(row["content_hash"], []).append((row, row["source"]))
+                    by_hash.setdefault(row[_CONTENT_HASH], []).append((row, row[_SOURCE]))
             else:
                 sighted.append((row, original))
         if new or changed:
-            self._run_many(conn, "mentions", new + changed)
+            self._run_converted(conn, "mentions", new + changed)
             totals = _RollupDelta()
             for row in new:
-                totals.add(row["published_at"], row, +1)
+                totals.add(_hour_of(row[_PUBLISHED_AT]), row[_SOURCE], _counted(row), +1)
             for row in changed:
                 # published_at never changes on update: the stored time is the one counted.
-                at = published[_key(row)]
+                hour = _hour_of(published[_key(row)])
                 before = dict(zip(MUTABLE_COLUMNS, stored[_key(row)], strict=True))
-                totals.add(at, {**before, "source": row["source"]}, -1)
-                totals.add(at, row, +1)
+                totals.add(hour, row[_SOURCE], itemgetter(*ROLLUP_VALUES)(before), -1)
+                totals.add(hour, row[_SOURCE], _counted(row), +1)
             self._apply_rollup(conn, totals)
         if sighted:
             self._insert_sightings(conn, sighted)
@@ -501,19 +540,19 @@ class Store:
     def _one_of(self, column: sa.Column[Any], name: str) -> sa.ColumnElement[bool]:
         """Return "`column` is one of the list given as parameter `name` at execution".
 
-        The statement stays the same however long the list, so it is compiled once. PostgreSQL
-        takes the list as one array: an expanded IN (...) is a placeholder per value, each of
-        which psycopg would parse.
+        The list is one parameter, so the statement is compiled and prepared once however
+        long the list: an expanded IN (...) is a placeholder per value, which SQLAlchemy
+        renders and the database parses on every call. PostgreSQL takes the list as an array;
+        SQLite as JSON text, whose values json_each reads.
         """
         if self.dialect == "postgresql":
             from sqlalchemy.dialects import postgresql
 
             return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
-        return column.in_(sa.bindparam(name, expanding=True))
+        listed = sa.func.json_each(sa.bindparam(name, type_=sa.JSON)).table_valued("value")
+        return column.in_(sa.select(listed.c.value))
 
-    def _stored_sightings(
-        self, conn: Connection, rows: list[dict[str, Any]]
-    ) -> set[tuple[str, str]]:
+    def _stored_sightings(self, conn: Connection, rows: list[PreparedRow]) -> set[tuple[str, str]]:
         found: set[tuple[str, str]] = set()
         for source, ids in _ids_by_source(rows).items():
             query = sa.select(sightings.c.source, sightings.c.external_id).where(
@@ -523,11 +562,11 @@ class Store:
         return found
 
     def _stored_stories(
-        self, conn: Connection, rows: list[dict[str, Any]]
+        self, conn: Connection, rows: list[PreparedRow]
     ) -> tuple[dict[str, Any], dict[str, list[tuple[Any, str]]]]:
         """Return stored mentions that rows may repeat: by canonical URL, and by text hash."""
-        urls = {r["canonical_url"] for r in rows if r["canonical_url"]}
-        hashes = {r["content_hash"] for r in rows if _text_identifies_story(r)}
+        urls = {r[_CANONICAL_URL] for r in rows if r[_CANONICAL_URL]}
+        hashes = {r[_CONTENT_HASH] for r in rows if _text_identifies_story(r)}
         by_url: dict[str, Any] = {}
         by_hash: dict[str, list[tuple[Any, str]]] = {}
         if not urls and not hashes:
@@ -551,10 +590,10 @@ class Store:
         return by_url, by_hash
 
     def _insert_sightings(
-        self, conn: Connection, sighted: list[tuple[dict[str, Any], int | dict[str, Any]]]
+        self, conn: Connection, sighted: list[tuple[PreparedRow, int | PreparedRow]]
     ) -> None:
         # Originals inserted in this same batch have no id yet: look them up now.
-        pending = [o for _, o in sighted if isinstance(o, dict)]
+        pending = [o for _, o in sighted if isinstance(o, tuple)]
         ids: dict[tuple[str, str], int] = {}
         for source, external_ids in _ids_by_source(pending).items():
             query = sa.select(mentions.c.id, mentions.c.external_id).where(
@@ -562,17 +601,18 @@ class Store:
             )
             found = conn.execute(query, {"list": external_ids})
             ids.update({(source, row.external_id): row.id for row in found})
-        self._run_many(
+        # In SIGHTING_COLUMNS order; collected_at is converted for the driver already.
+        self._run_converted(
             conn,
             "sightings",
             [
-                {
-                    "mention_id": ids[_key(original)] if isinstance(original, dict) else original,
-                    "source": row["source"],
-                    "external_id": row["external_id"],
-                    "url": row["url"],
-                    "seen_at": row["collected_at"],
-                }
+                (
+                    ids[_key(original)] if isinstance(original, tuple) else original,
+                    row[_SOURCE],
+                    row[_EXTERNAL_ID],
+                    row[_URL],
+                    row[_COLLECTED_AT],
+                )
                 for row, original in sighted
             ],
         )
@@ -597,13 +637,18 @@ class Store:
     def _stored_fingerprints(
         self,
         conn: Connection,
-        rows: list[dict[str, Any]],
+        rows: list[PreparedRow],
         published: dict[tuple[str, str], datetime],
     ) -> dict[tuple[str, str], tuple[Any, ...]]:
-        """Return the mutable columns of the stored rows among `rows`, and fill `published`
-        with their publication times."""
+        """Return the mutable columns of the stored rows among `rows`, as the driver gives
+        them (so they compare with prepared rows), and fill `published` with their
+        publication times."""
         c = mentions.c
-        columns = [c[name] for name in MUTABLE_COLUMNS]
+        # JSON as its stored text: psycopg would otherwise parse it into objects.
+        columns = [
+            sa.cast(c[name], sa.Text) if isinstance(c[name].type, sa.JSON) else c[name]
+            for name in MUTABLE_COLUMNS
+        ]
         stored: dict[tuple[str, str], tuple[Any, ...]] = {}
         for source, ids in _ids_by_source(rows).items():
             query = sa.select(c.source, c.external_id, c.published_at, *columns).where(
@@ -628,7 +673,7 @@ class Store:
         if found is not None:
             return found
         if name == "mentions":  # a new mention, or new values for one already stored
-            columns = [c.name for c in mentions.columns if c.name != "id"]
+            columns = list(WRITE_COLUMNS)
             statement = self._dialect_insert(mentions).values(_binds(mentions, columns))
             changes = {c: statement.excluded[c] for c in (*MUTABLE_COLUMNS, "updated_at")}
             statement = statement.on_conflict_do_update(
@@ -637,7 +682,7 @@ class Store:
             table = mentions
         elif name == "sightings":
             table = sightings
-            columns = [c.name for c in sightings.columns if c.name != "id"]
+            columns = list(SIGHTING_COLUMNS)
             statement = sa.insert(sightings).values(_binds(sightings, columns))
         else:  # a rollup table: totals added to what is there
             table = {"rollup_hours": rollup_hours, "rollup_topics": rollup_topics}[name]
@@ -650,11 +695,19 @@ class Store:
                 set_={c: table.c[c] + statement.excluded[c] for c in summed},
             )
         compiled = _BatchStatement(statement, table, self.engine.dialect)
+        if compiled.names != tuple(columns):  # rows are given in `columns` order
+            raise RuntimeError(f"{name}: parameters in order {compiled.names}")  # a bug of ours
         self._batch_statements[name] = compiled
         return compiled
 
     def _run_many(self, conn: Connection, name: str, rows: list[dict[str, Any]]) -> None:
-        """Run the named write statement for every row, in chunks, in the caller's transaction.
+        """Run the named write statement for every row (dicts keyed by column name)."""
+        statement = self._statement(name)
+        self._run_converted(conn, name, list(map(statement.row_values, rows)))
+
+    def _run_converted(self, conn: Connection, name: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run the named write statement for every row converted by its row_values, in chunks,
+        in the caller's transaction.
 
         A chunk holds WRITE_CHUNK rows or, for what is left, the largest power of two that
         fits: SQLite prepares and keeps a statement for each number of rows (a 256-row one
@@ -1200,6 +1253,7 @@ class _BatchStatement:
             arrays = ", ".join(f"%s::{table.c[n].type.compile(dialect=dialect)}[]" for n in names)
             # Only our own table's column types go into the text; the values are parameters.
             self._head = f"{head.removesuffix(' VALUES ')} SELECT * FROM unnest({arrays})"  # noqa: S608
+        self.names = tuple(names)
         self.columns = len(names)
         self._values = itemgetter(*names)
         self._convert = [
@@ -1214,18 +1268,19 @@ class _BatchStatement:
             return self._head + self._tail
         return self._head + ", ".join([self._group] * rows) + self._tail
 
-    def parameters(self, rows: list[dict[str, Any]]) -> tuple[Any, ...]:
-        """Return the driver's parameters for `rows` (dicts keyed by column name)."""
-        convert = self._convert
-        converted: list[list[Any]] = []
-        for values in map(list, map(self._values, rows)):
-            for at, function in convert:
-                if values[at] is not None:
-                    values[at] = function(values[at])
-            converted.append(values)
+    def row_values(self, row: Mapping[str, Any]) -> list[Any]:
+        """Return one row's values (a dict keyed by column name) as the driver takes them."""
+        values = list(self._values(row))
+        for at, function in self._convert:
+            if values[at] is not None:
+                values[at] = function(values[at])
+        return values
+
+    def parameters(self, rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
+        """Return the statement's parameters for rows from row_values."""
         if self.by_column:
-            return tuple(map(list, zip(*converted, strict=True)))
-        return tuple(value for values in converted for value in values)
+            return tuple(map(list, zip(*rows, strict=True)))
+        return tuple(chain.from_iterable(rows))
 
 
 def _alert_from_row(row: Any) -> Alert:
@@ -1305,14 +1360,14 @@ def _mention_row(mention: Mention) -> dict[str, Any]:
     }
 
 
-def _key(row: dict[str, Any]) -> tuple[str, str]:
-    return (row["source"], row["external_id"])
+def _key(row: PreparedRow) -> tuple[str, str]:
+    return (row[_SOURCE], row[_EXTERNAL_ID])
 
 
-def _ids_by_source(rows: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+def _ids_by_source(rows: Iterable[PreparedRow]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for row in rows:
-        grouped.setdefault(row["source"], []).append(row["external_id"])
+        grouped.setdefault(row[_SOURCE], []).append(row[_EXTERNAL_ID])
     return grouped
 
 
@@ -1320,12 +1375,12 @@ def _ids_by_source(rows: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
 MIN_STORY_TEXT = 40
 
 
-def _text_identifies_story(row: dict[str, Any]) -> bool:
-    return len(row["title"]) + len(row["text"]) >= MIN_STORY_TEXT
+def _text_identifies_story(row: PreparedRow) -> bool:
+    return len(row[_TITLE]) + len(row[_TEXT]) >= MIN_STORY_TEXT
 
 
 def _same_story(
-    row: dict[str, Any],
+    row: PreparedRow,
     by_url: dict[str, Any],
     by_hash: dict[str, list[tuple[Any, str]]],
 ) -> Any:
@@ -1335,17 +1390,28 @@ def _same_story(
     the same story only from another source: within one source, two posts may say the
     same words and still be two people.
     """
-    if row["canonical_url"] and row["canonical_url"] in by_url:
-        return by_url[row["canonical_url"]]
+    if row[_CANONICAL_URL] and row[_CANONICAL_URL] in by_url:
+        return by_url[row[_CANONICAL_URL]]
     if _text_identifies_story(row):
-        for original, source in by_hash.get(row["content_hash"], []):
-            if source != row["source"]:
+        for original, source in by_hash.get(row[_CONTENT_HASH], []):
+            if source != row[_SOURCE]:
                 return original
     return None
 
 
 def _is_whole_hour(moment: datetime | None) -> bool:
     return moment is None or (moment.minute, moment.second, moment.microsecond) == (0, 0, 0)
+
+
+Hour = tuple[int, int, int, int]  # UTC year, month, day, hour
+
+
+def _hour_of(moment: datetime | str) -> Hour:
+    """Return the UTC hour of a time, or of one as SQLite stores it ("2026-06-03 00:55:17…")."""
+    if isinstance(moment, str):
+        return int(moment[:4]), int(moment[5:7]), int(moment[8:10]), int(moment[11:13])
+    at = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return at.year, at.month, at.day, at.hour
 
 
 class _RollupDelta:
@@ -1356,21 +1422,20 @@ class _RollupDelta:
         self.hours: dict[tuple[int, int, int, int, str, str], list[float]] = {}
         self.topics: dict[tuple[int, int, int, int, str, str, str], int] = {}
 
-    def add(self, published_at: datetime, row: Mapping[Any, Any], sign: int) -> None:
-        """Count (sign +1) or uncount (-1) one mention with the values in `row`."""
-        at = published_at if published_at.tzinfo is UTC else published_at.astimezone(UTC)
-        # The hour as plain numbers: cheaper than a truncated datetime for every mention.
-        key = (at.year, at.month, at.day, at.hour, row["source"], row["label"])
+    def add(self, hour: Hour, source: str, values: Sequence[Any], sign: int) -> None:
+        """Count (sign +1) or uncount (-1) one mention: `values` are its ROLLUP_VALUES."""
+        label, compound, rating, topics = values
+        key = (*hour, source, label)
         totals = self.hours.get(key)
         if totals is None:
             totals = self.hours[key] = [0, 0.0, 0.0, 0]
         totals[0] += sign
-        totals[1] += sign * row["compound"]
-        if row["rating"] is not None:
-            totals[2] += sign * row["rating"]
+        totals[1] += sign * compound
+        if rating is not None:
+            totals[2] += sign * rating
             totals[3] += sign
-        if row["topics"]:
-            for topic in topics_from_db(row["topics"]):
+        if topics:
+            for topic in topics_from_db(topics):
                 topic_key = (*key, topic)
                 self.topics[topic_key] = self.topics.get(topic_key, 0) + sign
 
@@ -1414,10 +1479,11 @@ def _count_rollups(conn: Connection) -> _RollupDelta:
     """Return the rollups of every stored mention, counted afresh (streamed, not loaded)."""
     c = mentions.c
     totals = _RollupDelta()
-    query = sa.select(c.published_at, c.source, c.label, c.compound, c.rating, c.topics)
+    values = [c[name] for name in ROLLUP_VALUES]
+    query = sa.select(c.published_at, c.source, *values)
     result = conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
-    for row in result.mappings():
-        totals.add(row["published_at"], row, +1)
+    for row in result:
+        totals.add(_hour_of(row[0]), row[1], row[2:], +1)
     return totals
 
 
@@ -1431,8 +1497,8 @@ def _same_totals(want: dict[str, Any], have: Any) -> bool:
     )
 
 
-def _fingerprint(row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(row[name] for name in MUTABLE_COLUMNS)
+_fingerprint = itemgetter(*(WRITE_COLUMNS.index(name) for name in MUTABLE_COLUMNS))
+_counted = itemgetter(*(WRITE_COLUMNS.index(name) for name in ROLLUP_VALUES))
 
 
 def _times_column(values: Sequence[Any] | np.ndarray[Any, Any]) -> pd.Series:

@@ -280,26 +280,37 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding=encoding, errors="replace", newline="")
 
 
+JSON_LINES = ("jsonl", "twitter-jsonl")
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield the lines of a JSON-lines file that hold something, with their numbers."""
+    if not path.is_file():
+        raise ImportFileError(f"{path} does not exist or is not a file.")
+    with _open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line
+
+
+def parse_line(numbered: tuple[int, str]) -> Record:
+    """Return the record of one line from read_lines, or one holding why it is unreadable."""
+    number, line = numbered
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return Record(number, {"__error__": f"not JSON ({exc.msg} at column {exc.colno})"})
+    if not isinstance(data, dict):
+        return Record(number, {"__error__": "a JSON line must hold an object"})
+    return Record(number, data)
+
+
 def read_records(path: Path, fmt: str) -> Iterator[Record]:
     """Yield the raw records of `path`; unreadable lines come back as records holding the error."""
     if not path.is_file():
         raise ImportFileError(f"{path} does not exist or is not a file.")
-    if fmt in ("jsonl", "twitter-jsonl"):
-        with _open_text(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield Record(
-                        number, {"__error__": f"not JSON ({exc.msg} at column {exc.colno})"}
-                    )
-                    continue
-                if not isinstance(data, dict):
-                    yield Record(number, {"__error__": "a JSON line must hold an object"})
-                    continue
-                yield Record(number, data)
+    if fmt in JSON_LINES:
+        yield from map(parse_line, read_lines(path))
     elif fmt in ("csv", "reddit-pushshift"):
         with _open_text(path) as handle:
             reader = csv.DictReader(handle)

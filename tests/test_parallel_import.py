@@ -1,0 +1,230 @@
+"""Imports with worker processes store exactly what an import in one process stores."""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing as mp
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from monitor import pipeline
+from monitor.config import BrandConfig, Settings
+from monitor.pipeline import ImportReport, import_file, import_workers
+from monitor.store import Store
+
+NORTHWIND = Settings(brand=BrandConfig("Northwind Bank", ("Northwind",)))
+START = datetime(2024, 5, 1, tzinfo=UTC)
+ROWS = 3 * pipeline.CHUNK + 137  # several chunks per worker, the last one short
+
+needs_fork = pytest.mark.skipif(
+    "fork" not in mp.get_all_start_methods(), reason="import workers are forked"
+)
+
+
+def _rows(seed: int) -> list[dict[str, Any] | str]:
+    """Rows with everything an import must get right across chunk boundaries: unreadable
+    lines, rows not about the brand, a post arriving again with new numbers further on (the
+    later one wins), and stories another source already has (kept as sightings)."""
+    rng = random.Random(seed)
+    words = ["breach", "refund", "card", "stolen", "thanks", "great", "awful", "support"]
+    rows: list[dict[str, Any] | str] = []
+    for i in range(ROWS):
+        if i % 211 == 3:
+            rows.append("{not json")
+            continue
+        if i % 97 == 5:
+            rows.append({"external_id": f"n{i}", "text": "no date", "published_at": "soon"})
+            continue
+        text = " ".join(rng.choice(words) for _ in range(8))
+        brand = "" if i % 13 == 0 else "Northwind Bank "
+        if i % 89 == 7:
+            text = _WIRE[i % len(_WIRE)]  # a story the wire already carried
+            brand = ""
+        rows.append(
+            {
+                "external_id": f"p{i}",
+                "text": f"{brand}{text} #{i}" if i % 89 != 7 else text,
+                "author": f"user{rng.randint(1, 50)}",
+                "published_at": (
+                    START + timedelta(minutes=rng.randint(0, 60 * 24 * 30))
+                ).isoformat(),
+                "score": rng.randint(0, 500),
+            }
+        )
+    # The same posts again further on, grown: each is stored once, with the later numbers.
+    for i in range(10, ROWS, 173):
+        again = rows[i]
+        if isinstance(again, dict) and again["external_id"].startswith("p"):
+            rows.append({**again, "score": again["score"] + 1000})
+    return rows
+
+
+_WIRE = [
+    "Northwind Bank confirms that card numbers of customers were exposed in the breach",
+    "Regulators open an inquiry into the Northwind Bank data breach disclosed on Tuesday",
+]
+
+
+def _write(rows: list[dict[str, Any] | str], path: Path, fmt: str) -> Path:
+    if fmt == "jsonl":
+        lines = [row if isinstance(row, str) else json.dumps(row) for row in rows]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+    fields = ["external_id", "text", "author", "published_at", "score"]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            if isinstance(row, dict):
+                writer.writerow({k: row.get(k, "") for k in fields})
+    return path
+
+
+def _import(store: Store, path: Path, fmt: str, workers: int) -> ImportReport:
+    wire = path.with_name("wire.jsonl")
+    wire.write_text(
+        "".join(
+            json.dumps({"external_id": f"w{i}", "text": text, "published_at": START.isoformat()})
+            + "\n"
+            for i, text in enumerate(_WIRE)
+        ),
+        encoding="utf-8",
+    )
+    import_file(store, NORTHWIND, wire, fmt="jsonl", source="wire", workers=1)
+    return import_file(store, NORTHWIND, path, fmt=fmt, source="forum", match=True, workers=workers)
+
+
+def _contents(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every stored row, ids included (file order decides them)."""
+    tables = {
+        "mentions": "SELECT id, source, external_id, text, author, score, published_at, "
+        "compound, label, topics, content_hash FROM mentions ORDER BY id",
+        "sightings": "SELECT mention_id, source, external_id FROM sightings ORDER BY id",
+        "rollup_hours": "SELECT hour, source, label, mentions, compound_sum "
+        "FROM rollup_hours ORDER BY hour, source, label",
+        "rollup_topics": "SELECT hour, source, label, topic, mentions FROM rollup_topics "
+        "ORDER BY hour, source, label, topic",
+    }
+    with store.engine.connect() as conn:
+        found = {
+            name: [tuple(row) for row in conn.execute(sa.text(sql))] for name, sql in tables.items()
+        }
+    # Sums added up in another order may differ in the last bits.
+    found["rollup_hours"] = [(*row[:4], round(row[4], 6)) for row in found["rollup_hours"]]
+    return found
+
+
+def _counts(report: ImportReport) -> tuple[Any, ...]:
+    return (
+        report.rows,
+        report.new,
+        report.updated,
+        report.unchanged,
+        report.duplicates,
+        report.skipped,
+        report.failed,
+        report.problems,
+    )
+
+
+@needs_fork
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_workers_store_exactly_what_one_process_stores(
+    any_store: Store, tmp_path: Path, fmt: str
+) -> None:
+    rows = _rows(seed=6)
+    path = _write(rows, tmp_path / f"forum.{fmt}", fmt)
+    alone = Store(f"sqlite:///{tmp_path / 'alone.db'}")
+    expected = _import(alone, path, fmt, workers=1)
+    report = _import(any_store, path, fmt, workers=2)
+
+    assert _counts(report) == _counts(expected)
+    assert report.updated == 0 and report.new < report.rows  # repeats replaced earlier rows
+    assert report.duplicates >= 2 and report.skipped > 0
+    if fmt == "jsonl":
+        assert report.failed > 0 and report.problems[0].startswith("line 4: not JSON")
+    got, want = _contents(any_store), _contents(alone)
+    if any_store.dialect == "sqlite":
+        assert got == want
+    else:  # the same values, as each database gives them back
+        assert len(got["mentions"]) == len(want["mentions"])
+        for mine, theirs in zip(got["mentions"], want["mentions"], strict=True):
+            assert mine[:6] == theirs[:6] and mine[7:] == theirs[7:]
+        assert got["sightings"] == want["sightings"]
+        assert len(got["rollup_hours"]) == len(want["rollup_hours"])
+    # The later copy of a repeated post won.
+    with any_store.engine.connect() as conn:
+        score = conn.execute(sa.text("SELECT score FROM mentions WHERE external_id = 'p10'"))
+        assert score.scalar_one() >= 1000
+    alone.close()
+
+
+@needs_fork
+def test_importing_again_with_workers_changes_nothing(store: Store, tmp_path: Path) -> None:
+    path = _write(_rows(seed=7), tmp_path / "forum.jsonl", "jsonl")
+    first = _import(store, path, "jsonl", workers=2)
+    before = _contents(store)
+    again = _import(store, path, "jsonl", workers=2)
+    assert (again.new, again.updated, again.duplicates) == (0, 0, 0)
+    assert again.unchanged == first.new + first.duplicates
+    assert _contents(store) == before
+
+
+def test_a_small_file_imports_in_this_process_and_a_large_one_with_workers(
+    tmp_path: Path,
+) -> None:
+    small = tmp_path / "small.jsonl"
+    small.write_text('{"text": "Northwind"}\n', encoding="utf-8")
+    large = tmp_path / "large.jsonl"
+    large.write_bytes(b" " * pipeline.PARALLEL_MIN_BYTES)
+    assert import_workers(small) == 1
+    assert import_workers(tmp_path / "missing.jsonl") == 1
+    assert import_workers(large, requested=3) == 3
+    if "fork" in mp.get_all_start_methods():
+        assert import_workers(large) == len(__import__("os").sched_getaffinity(0))
+    else:
+        assert import_workers(large) == 1
+
+
+@needs_fork
+def test_a_file_that_cannot_be_read_is_a_clear_error_with_workers_too(
+    store: Store, tmp_path: Path
+) -> None:
+    from monitor.collectors.importers import ImportFileError
+
+    with pytest.raises(ImportFileError, match="does not exist"):
+        import_file(store, NORTHWIND, tmp_path / "missing.jsonl", fmt="jsonl", workers=2)
+    headless = tmp_path / "headless.csv"
+    headless.write_text("", encoding="utf-8")
+    with pytest.raises(ImportFileError, match="no header row"):
+        import_file(store, NORTHWIND, headless, fmt="csv", workers=2)
+    assert [run.status for run in store.recent_runs(2)] == ["failed", "failed"]
+
+
+@needs_fork
+def test_cli_import_takes_a_number_of_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+    path = _write(_rows(seed=8), tmp_path / "forum.jsonl", "jsonl")
+    summaries = []
+    for workers in ("1", "2"):
+        url = f"sqlite:///{tmp_path / f'w{workers}.db'}"
+        args = ["--database", url, "import", str(path), "--format", "jsonl", "--source", "forum"]
+        result = CliRunner().invoke(main, [*args, "--workers", workers])
+        assert result.exit_code == 0, result.output
+        summaries.append([line for line in result.output.splitlines() if " rows from " in line])
+    assert summaries[0] == summaries[1] and summaries[0]
+    refused = CliRunner().invoke(main, ["import", str(path), "--workers", "0"])
+    assert refused.exit_code == 2 and "--workers" in refused.output
