@@ -29,9 +29,10 @@ def _check(figures: dict) -> None:
     assert build["sightings"] > 0
     assert figures["ingest_unique"]["distinct_texts"] == figures["ingest_unique"]["rows"]
     assert figures["ingest_unique"]["scorer_per_s"] > 0 and figures["scorer_ratio"] > 0
-    assert all(
-        figures["ingest_parts"][f"{part}_us"] > 0 for part in ("read_match", "score", "store")
-    )
+    steps = ("read_match", "score", "prepare", "write")
+    assert all(figures["ingest_parts"][f"{step}_us"] > 0 for step in steps)
+    assert figures["ingest_unique"]["ingest_one_process_per_s"] > 0
+    assert figures["ingest_unique"]["workers"] >= 1 and figures["ingest_one_process_ratio"] > 0
     reposted = figures["ingest_duplicates"]
     assert reposted["distinct_texts"] < 0.75 * reposted["rows"]
     collection = figures["collection"]

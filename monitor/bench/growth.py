@@ -19,6 +19,7 @@ COLUMNS = (
     ("stored", "build.stored_mentions", "{:,}"),
     ("build (mentions/s)", "build.per_s", "{:,.0f}"),
     ("ingest / VADER", "ingest_unique_ratio", "{:.2f}x"),
+    ("in one process / VADER", "ingest_one_process_ratio", "{:.2f}x"),
     ("reposts ingest / VADER", "ingest_duplicates_ratio", "{:.2f}x"),
     ("scorer / VADER", "scorer_ratio", "{:.2f}x"),
     ("Overview cold (s)", "overview_cold_s", "{:.3f}"),

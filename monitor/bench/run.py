@@ -123,7 +123,9 @@ def _scorer_only(texts: list[str]) -> None:
         scorer.score(text)
 
 
-def _ingest(store: Store, settings: Settings, paths: dict[str, Path]) -> int:
+def _ingest(
+    store: Store, settings: Settings, paths: dict[str, Path], workers: int | None = None
+) -> int:
     scorer = Scorer()  # a new scorer: nothing remembered from an earlier round
     stored = 0
     for source, path in paths.items():
@@ -135,6 +137,7 @@ def _ingest(store: Store, settings: Settings, paths: dict[str, Path]) -> int:
             source=source,
             match=True,
             scorer=scorer,
+            workers=workers,
         )
         stored += report.new + report.duplicates
     return stored
@@ -143,15 +146,16 @@ def _ingest(store: Store, settings: Settings, paths: dict[str, Path]) -> int:
 def measure_ingest(
     spec: corpus.CorpusSpec, folder: Path, databases: _Databases, settings: Settings
 ) -> dict[str, float]:
-    """Return mentions per second for ingest (import, match, dedup, score, store), for plain
-    VADER over the same texts, and for our scorer alone over them (VADER's rules, the breach
-    lexicon and topics: what ingest pays for scoring), in one process, interleaved over
-    ROUNDS rounds."""
+    """Return mentions per second for ingest (import, match, dedup, score, store) as
+    `repmon import` runs it, and in one process; for plain VADER over the same texts; and
+    for our scorer alone over them (VADER's rules, the breach lexicon and topics: what
+    ingest pays for scoring). Interleaved over ROUNDS rounds."""
     paths = corpus.write(spec, folder)
     texts = list(corpus.texts(paths))
     vader: list[float] = []
     scorer: list[float] = []
     ours: list[float] = []
+    alone: list[float] = []
     for _ in range(ROUNDS):
         started = time.perf_counter()
         _vader_only(texts)
@@ -164,12 +168,19 @@ def measure_ingest(
         _ingest(store, settings, paths)
         ours.append(len(texts) / (time.perf_counter() - started))
         store.close()
+        store = databases.fresh()
+        started = time.perf_counter()
+        _ingest(store, settings, paths, workers=1)
+        alone.append(len(texts) / (time.perf_counter() - started))
+        store.close()
     return {
         "rows": len(texts),
         "distinct_texts": len(set(texts)),
+        "workers": max(pipeline.import_workers(path) for path in paths.values()),
         "vader_per_s": statistics.median(vader),
         "scorer_per_s": statistics.median(scorer),
         "ingest_per_s": statistics.median(ours),
+        "ingest_one_process_per_s": statistics.median(alone),
     }
 
 
@@ -177,14 +188,21 @@ def measure_parts(
     spec: corpus.CorpusSpec, folder: Path, databases: _Databases, settings: Settings
 ) -> dict[str, float]:
     """Return microseconds per mention of each step ingest takes, timed apart on the same
-    rows: reading and matching, scoring, storing; and plain VADER's per text, beside them."""
+    rows: reading and matching, scoring, and preparing rows (what import workers do), and
+    writing them (what the importing process does); with plain VADER's per text beside them."""
     from monitor.collectors import importers
     from monitor.matching import BrandMatcher
 
     paths = corpus.write(spec, folder)
     texts = list(corpus.texts(paths))
     matcher = BrandMatcher(settings.brand)
-    parts: dict[str, list[float]] = {"vader": [], "read_match": [], "score": [], "store": []}
+    parts: dict[str, list[float]] = {
+        "vader": [],
+        "read_match": [],
+        "score": [],
+        "prepare": [],
+        "write": [],
+    }
     for _ in range(ROUNDS):
         started = time.perf_counter()
         _vader_only(texts)
@@ -193,8 +211,8 @@ def measure_parts(
         mentions = []
         for source, path in paths.items():
             convert = importers.converter("jsonl", source, {})
-            for record in importers.read_records(path, "jsonl"):
-                mention = convert(record)
+            for line in importers.read_lines(path):
+                mention = convert(importers.parse_line(line))
                 if matcher.matches(mention.full_text):
                     mentions.append(mention)
         parts["read_match"].append(time.perf_counter() - started)
@@ -203,9 +221,12 @@ def measure_parts(
         parts["score"].append(time.perf_counter() - started)
         store = databases.fresh()
         started = time.perf_counter()
-        for start in range(0, len(mentions), pipeline.IMPORT_BATCH):
-            store.upsert_mentions(mentions[start : start + pipeline.IMPORT_BATCH])
-        parts["store"].append(time.perf_counter() - started)
+        rows = store.prepare(mentions)
+        parts["prepare"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        for start in range(0, len(rows), pipeline.IMPORT_BATCH):
+            store.upsert_prepared(rows[start : start + pipeline.IMPORT_BATCH])
+        parts["write"].append(time.perf_counter() - started)
         store.close()
     return {f"{name}_us": statistics.median(t) / len(texts) * 1e6 for name, t in parts.items()}
 
@@ -365,7 +386,10 @@ def run(
         figures["ingest_duplicates"] = duplicated
         figures["ingest_duplicates_ratio"] = duplicated["ingest_per_s"] / duplicated["vader_per_s"]
         figures["scorer_ratio"] = unique["scorer_per_s"] / unique["vader_per_s"]
-        say("ingest, step by step: reading and matching, scoring, storing")
+        figures["ingest_one_process_ratio"] = (
+            unique["ingest_one_process_per_s"] / unique["vader_per_s"]
+        )
+        say("ingest, step by step: reading and matching, scoring, preparing, writing")
         figures["ingest_parts"] = measure_parts(
             corpus.CorpusSpec(sample, cross_posted=0.0), work / "parts", databases, settings
         )
@@ -437,15 +461,21 @@ def render(figures: dict[str, Any]) -> str:
             target = f"{verdict['target']}  {'ok' if verdict['met'] else 'MISSED'}"
         lines.append(f"{label:<56}{value:>12}  {target}")
 
-    row("ingest, unique texts (mentions/s)", f"{unique['ingest_per_s']:,.0f}")
+    row(
+        f"ingest, unique texts, {unique['workers']} workers (mentions/s)",
+        f"{unique['ingest_per_s']:,.0f}",
+    )
     row("  plain VADER, same texts (texts/s)", f"{unique['vader_per_s']:,.0f}")
     row("  ratio", f"{figures['ingest_unique_ratio']:.2f}x", "ingest_unique_ratio")
+    row("  in one process (mentions/s)", f"{unique['ingest_one_process_per_s']:,.0f}")
+    row("  in one process / plain VADER", f"{figures['ingest_one_process_ratio']:.2f}x")
     row("  our scorer alone, same texts (texts/s)", f"{unique['scorer_per_s']:,.0f}")
     row("  scorer / plain VADER", f"{figures['scorer_ratio']:.2f}x")
     parts = figures["ingest_parts"]
+    steps = ("read_match", "score", "prepare", "write")
     row(
-        "  per mention: read+match / score / store (us)",
-        f"{parts['read_match_us']:.0f} / {parts['score_us']:.0f} / {parts['store_us']:.0f}",
+        "  per mention: read+match/score/prepare/write (us)",
+        " / ".join(f"{parts[f'{step}_us']:.0f}" for step in steps),
     )
     row("  plain VADER per text (us)", f"{parts['vader_us']:.0f}")
     row("ingest, half reposts (mentions/s)", f"{duplicated['ingest_per_s']:,.0f}")
