@@ -726,8 +726,11 @@ class Store:
 
     def _apply_rollup(self, conn: Connection, delta: _RollupDelta) -> None:
         """Add `delta` to the rollup tables (in the caller's transaction)."""
-        self._run_many(conn, "rollup_hours", delta.hour_rows())
-        self._run_many(conn, "rollup_topics", delta.topic_rows())
+        # Rows straight in the driver's values: a batch of a backfill spread over months
+        # touches about as many hours as it has mentions.
+        moments = _sqlite_hour if self.dialect == "sqlite" else _aware_hour
+        self._run_converted(conn, "rollup_hours", delta.hour_values(moments))
+        self._run_converted(conn, "rollup_topics", delta.topic_values(moments))
 
     def _rebuild_rollups(self, conn: Connection) -> None:
         """Recount the rollup tables from the stored mentions."""
@@ -1195,6 +1198,18 @@ def _sqlite_datetime(value: datetime) -> str:
 _SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"  # SQLAlchemy's SQLite storage format
 
 
+def _sqlite_hour(hour: Hour) -> tuple[str, str]:
+    """Return the start of `hour` and its day as SQLite stores them (see _sqlite_datetime)."""
+    year, month, day, at = hour
+    return _SQLITE_DATETIME % (year, month, day, at, 0, 0, 0), f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def _aware_hour(hour: Hour) -> tuple[datetime, date]:
+    """Return the start of `hour` and its day as objects (psycopg takes them as they are)."""
+    year, month, day, at = hour
+    return datetime(year, month, day, at, tzinfo=UTC), date(year, month, day)
+
+
 def _json_text(value: Any) -> str:
     """Return `value` as the JSON type stores it (json.dumps), quickly for the common {}."""
     return "{}" if value == {} else json.dumps(value)
@@ -1459,6 +1474,27 @@ class _RollupDelta:
                     }
                 )
         return rows
+
+    def hour_values(self, moments: Callable[[Hour], tuple[Any, Any]]) -> list[tuple[Any, ...]]:
+        """Return hour_rows as the driver takes them, in the table's column order; `moments`
+        gives an hour's `hour` and `day` values."""
+        rows = []
+        for (year, month, day, hour, source, label), totals in self.hours.items():
+            n, compound, rating, ratings = totals
+            if n or compound or rating or ratings:
+                start, date_value = moments((year, month, day, hour))
+                rows.append(
+                    (start, source, label, date_value, int(n), compound, rating, int(ratings))
+                )
+        return rows
+
+    def topic_values(self, moments: Callable[[Hour], tuple[Any, Any]]) -> list[tuple[Any, ...]]:
+        """Return topic_rows as the driver takes them, in the table's column order."""
+        return [
+            (moments((year, month, day, hour))[0], source, label, topic, n)
+            for (year, month, day, hour, source, label, topic), n in self.topics.items()
+            if n
+        ]
 
     def topic_rows(self) -> list[dict[str, Any]]:
         """Return the topic counts as rows of rollup_topics (zero changes dropped)."""
