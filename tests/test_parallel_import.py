@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-import multiprocessing as mp
+import os
 import random
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ START = datetime(2024, 5, 1, tzinfo=UTC)
 ROWS = 3 * pipeline.CHUNK + 137  # several chunks per worker, the last one short
 
 needs_fork = pytest.mark.skipif(
-    "fork" not in mp.get_all_start_methods(), reason="import workers are forked"
+    not sys.platform.startswith("linux"), reason="import workers are forked, on Linux only"
 )
 
 
@@ -182,14 +183,17 @@ def test_a_small_file_imports_in_this_process_and_a_large_one_with_workers(
     small = tmp_path / "small.jsonl"
     small.write_text('{"text": "Northwind"}\n', encoding="utf-8")
     large = tmp_path / "large.jsonl"
-    large.write_bytes(b" " * pipeline.PARALLEL_MIN_BYTES)
+    large.write_bytes(b"{}\n" * pipeline.PARALLEL_MIN_LINES)
+    just_short = tmp_path / "short.jsonl"
+    just_short.write_bytes(b"{}\n" * (pipeline.PARALLEL_MIN_LINES - 1))
+    assert import_workers(just_short) == 1
     assert import_workers(small) == 1
     assert import_workers(tmp_path / "missing.jsonl") == 1
-    assert import_workers(large, requested=3) == 3
-    if "fork" in mp.get_all_start_methods():
-        assert import_workers(large) == len(__import__("os").sched_getaffinity(0))
+    if sys.platform.startswith("linux"):
+        assert import_workers(large, requested=3) == 3
+        assert import_workers(large) == len(os.sched_getaffinity(0))
     else:
-        assert import_workers(large) == 1
+        assert import_workers(large, requested=3) == import_workers(large) == 1
 
 
 @needs_fork
