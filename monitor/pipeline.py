@@ -11,8 +11,9 @@ import logging
 import multiprocessing as mp
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -198,6 +199,8 @@ CHUNK = 500  # records per task handed to a worker: small, so the writer starts 
 # writer waiting for their first rows, would cost more than they save (measured: even at
 # about 3,000 rows).
 PARALLEL_MIN_LINES = 4000
+# Chunks read ahead per worker: enough to keep workers busy while the writer commits a batch.
+IN_FLIGHT = 4
 WORKER_NICENESS = 10
 
 
@@ -306,20 +309,31 @@ def _has_lines(path: Path, wanted: int) -> bool:
         return False  # read_records reports what is wrong with the file
 
 
-@contextmanager
-def _made_chunks(
-    maker: _ChunkMaker, items: Iterable[Any], workers: int
-) -> Iterator[Iterator[_Chunk]]:
-    """Yield the chunks `maker` makes of `items`, in order: made by `workers` processes,
-    or in this one when `workers` is 1."""
+def _made_chunks(maker: _ChunkMaker, items: Iterable[Any], workers: int) -> Iterator[_Chunk]:
+    """Yield the chunks `maker` makes of `items`, in file order (a later row for the same
+    mention must still win): made by `workers` processes, or in this one when it is 1.
+
+    At most IN_FLIGHT chunks per worker are read ahead, so memory stays bounded when the
+    workers outrun the writer. A worker that dies (the OOM killer, a kill) ends the import
+    with BrokenProcessPool instead of leaving it waiting for rows that never come.
+    """
     if workers <= 1:
-        yield map(maker, _chunks_of(items))
+        yield from map(maker, _chunks_of(items))
         return
     maker.store.prepare([])  # compile the write statement once, before the workers fork
-    context = mp.get_context("fork")
-    with context.Pool(workers, initializer=_start_worker, initargs=(maker,)) as pool:
-        # imap keeps the file's order, so a later row for the same mention still wins.
-        yield pool.imap(_make_in_worker, _chunks_of(items))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=mp.get_context("fork"), initializer=_start_worker, initargs=(maker,)
+    )
+    pending: deque[Future[_Chunk]] = deque()
+    try:
+        for chunk in _chunks_of(items):
+            pending.append(pool.submit(_make_in_worker, chunk))
+            if len(pending) >= IN_FLIGHT * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def import_file(
@@ -374,20 +388,19 @@ def import_file(
 
     try:
         items = importers.read_lines(path) if by_line else importers.read_records(path, fmt)
-        with _made_chunks(maker, items, import_workers(path, workers)) as chunks:
-            for chunk in chunks:
-                report.rows += chunk.read
-                report.skipped += chunk.skipped
-                for line, reason in chunk.problems:
-                    report.failed += 1
-                    if len(report.problems) < MAX_PROBLEMS:
-                        report.problems.append(f"line {line}: {reason}")
-                batch.extend(chunk.rows)
-                # Whole batches of IMPORT_BATCH, however the chunks fall: a killed import
-                # leaves a number of whole batches stored.
-                while len(batch) >= IMPORT_BATCH:
-                    flush(IMPORT_BATCH)
-            flush(len(batch))
+        for chunk in _made_chunks(maker, items, import_workers(path, workers)):
+            report.rows += chunk.read
+            report.skipped += chunk.skipped
+            for line, reason in chunk.problems:
+                report.failed += 1
+                if len(report.problems) < MAX_PROBLEMS:
+                    report.problems.append(f"line {line}: {reason}")
+            batch.extend(chunk.rows)
+            # Whole batches of IMPORT_BATCH, however the chunks fall: a killed import
+            # leaves a number of whole batches stored.
+            while len(batch) >= IMPORT_BATCH:
+                flush(IMPORT_BATCH)
+        flush(len(batch))
     except importers.ImportFileError as failure:
         run.new, run.updated, run.unchanged = report.new, report.updated, report.unchanged
         run.status, run.error = "failed", str(failure)

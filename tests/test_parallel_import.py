@@ -232,3 +232,74 @@ def test_cli_import_takes_a_number_of_workers(
     assert summaries[0] == summaries[1] and summaries[0]
     refused = CliRunner().invoke(main, ["import", str(path), "--workers", "0"])
     assert refused.exit_code == 2 and "--workers" in refused.output
+
+
+def _children() -> list[int]:
+    """Return the ids of this process's child processes (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # it ended while we looked
+            # The parent id is the second field after the command, which is in parentheses.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                found.append(int(entry.name))
+    return found
+
+
+@needs_fork
+def test_a_worker_killed_mid_import_ends_it_with_a_clear_error_and_a_rerun_completes(
+    store: Store, tmp_path: Path
+) -> None:
+    import signal
+    import threading
+    import time
+
+    from monitor.collectors.importers import ImportFileError
+
+    rows = [
+        row
+        for seed in range(12)
+        for row in _rows(seed)
+        if isinstance(row, dict) and row["published_at"] != "soon"
+    ]
+    for number, row in enumerate(rows):
+        row["external_id"] = f"k{number}"
+    path = _write(rows, tmp_path / "big.jsonl", "jsonl")
+    before = set(_children())
+    failures: list[Exception] = []
+
+    def run() -> None:
+        try:
+            import_file(store, NORTHWIND, path, fmt="jsonl", source="forum", workers=2)
+        except ImportFileError as failure:
+            failures.append(failure)
+
+    importer = threading.Thread(target=run)
+    importer.start()
+    deadline = time.monotonic() + 30
+    # Once a first batch is stored, a worker dies, as at the OOM killer's hand.
+    while store.count_mentions() < pipeline.IMPORT_BATCH and time.monotonic() < deadline:
+        time.sleep(0.01)
+    workers = set(_children()) - before
+    assert workers, "the import runs no worker process"
+    os.kill(min(workers), signal.SIGKILL)
+    importer.join(timeout=120)
+    assert not importer.is_alive(), "the import hung after losing a worker"
+    assert failures and "terminated abruptly" in str(failures[0])
+    assert "import again" in str(failures[0])
+    run = store.recent_runs(1)[0]
+    assert (run.status, run.source) == ("failed", "import:forum")
+    stored = store.count_mentions()
+    assert stored > 0 and stored % pipeline.IMPORT_BATCH == 0  # whole batches only
+
+    report = import_file(store, NORTHWIND, path, fmt="jsonl", source="forum", workers=2)
+    assert report.new == len(rows) - stored and report.failed == 0
+    clean = Store(f"sqlite:///{tmp_path / 'clean.db'}")
+    import_file(clean, NORTHWIND, path, fmt="jsonl", source="forum", workers=1)
+    mine, theirs = _contents(store), _contents(clean)
+    assert {m[2:] for m in mine["mentions"]} == {m[2:] for m in theirs["mentions"]}
+    assert mine["rollup_hours"] == theirs["rollup_hours"]
+    clean.close()
