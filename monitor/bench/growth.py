@@ -18,6 +18,7 @@ COLUMNS = (
     ("mentions generated", "mentions", "{:,}"),
     ("stored", "build.stored_mentions", "{:,}"),
     ("build (mentions/s)", "build.per_s", "{:,.0f}"),
+    ("build / VADER", "build.ratio_to_vader", "{:.2f}x"),
     ("ingest / VADER", "ingest_unique_ratio", "{:.2f}x"),
     ("in one process / VADER", "ingest_one_process_ratio", "{:.2f}x"),
     ("reposts ingest / VADER", "ingest_duplicates_ratio", "{:.2f}x"),
