@@ -29,7 +29,7 @@ from monitor.models import Alert, CollectionRun, Event, Mention, MentionQuery, u
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ALL_MENTIONS = MentionQuery()
 # Mentions looked up and written together, at most (a batch of an import is one part).
 UPSERT_BATCH = 10_000
@@ -116,7 +116,14 @@ mentions = sa.Table(
     sa.Index("ix_mentions_day_source_label", "published_day", "source", "label", "compound"),
     sa.Index("ix_mentions_label_engagement", "label", "engagement"),
     sa.Index("ix_mentions_content_hash", "content_hash"),
-    sa.Index("ix_mentions_canonical_url", "canonical_url"),
+    # Only stories with a canonical URL (news) are looked up by it: the others, most
+    # mentions, are left out of the index and cost nothing to insert.
+    sa.Index(
+        "ix_mentions_story_url",
+        "canonical_url",
+        sqlite_where=sa.text("canonical_url != ''"),
+        postgresql_where=sa.text("canonical_url != ''"),
+    ),
 )
 
 # The same story seen again: from another feed (same canonical URL) or another source
@@ -406,11 +413,15 @@ class Store:
                     f"The database at {redact_url(self.url)} has schema version {version}, newer "
                     f"than this program's {SCHEMA_VERSION}. Upgrade repmon before using it."
                 )
-            elif int(version) < 2:  # version 1 had no rollups: count the stored mentions once
-                log.info("building hourly rollups for %s", redact_url(self.url))
-                conn.execute(sa.text("DROP INDEX IF EXISTS ix_mentions_published_at"))
-                self._rebuild_rollups(conn)
-                self._set_meta(conn, "schema_version", "2")
+            elif int(version) < SCHEMA_VERSION:
+                if int(version) < 2:  # version 1 had no rollups: count the mentions once
+                    log.info("building hourly rollups for %s", redact_url(self.url))
+                    conn.execute(sa.text("DROP INDEX IF EXISTS ix_mentions_published_at"))
+                    self._rebuild_rollups(conn)
+                if int(version) < 3:  # version 2 indexed every mention's canonical URL
+                    conn.execute(sa.text("DROP INDEX IF EXISTS ix_mentions_canonical_url"))
+                    _index("ix_mentions_story_url").create(conn, checkfirst=True)
+                self._set_meta(conn, "schema_version", str(SCHEMA_VERSION))
 
     def _set_meta(self, conn: Connection, key: str, value: str) -> None:
         updated = conn.execute(sa.update(meta).where(meta.c.key == key).values(value=value))
@@ -576,7 +587,8 @@ class Store:
             sa.select(c.id, c.source, c.canonical_url, c.content_hash)
             .where(
                 sa.or_(
-                    self._one_of(c.canonical_url, "list"),
+                    # Spelled out so that the database may use the partial index.
+                    sa.and_(c.canonical_url != "", self._one_of(c.canonical_url, "list")),
                     self._one_of(c.content_hash, "other_list"),
                 )
             )
@@ -1170,6 +1182,10 @@ class Store:
                 )
                 for row in found
             ]
+
+
+def _index(name: str) -> sa.Index:
+    return next(index for index in mentions.indexes if index.name == name)
 
 
 def _binds(table: sa.Table, columns: Sequence[str]) -> dict[str, Any]:

@@ -193,6 +193,22 @@ def test_schema_version_is_recorded_and_reopening_keeps_data(any_store: Store) -
     reopened.close()
 
 
+def test_a_version_2_database_gets_the_partial_story_url_index(any_store: Store) -> None:
+    url = "https://news.example/northwind-breach"
+    any_store.upsert_mentions([make_mention(source="news", external_id="a", canonical_url=url)])
+    with any_store.engine.begin() as conn:  # as version 2 left it
+        conn.execute(sa.text("DROP INDEX ix_mentions_story_url"))
+        conn.execute(sa.text("CREATE INDEX ix_mentions_canonical_url ON mentions (canonical_url)"))
+        conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="2"))
+    reopened = Store(any_store.url)
+    assert reopened.schema_version() == SCHEMA_VERSION
+    indexes = {ix["name"]: ix for ix in sa.inspect(reopened.engine).get_indexes("mentions")}
+    assert "ix_mentions_canonical_url" not in indexes and "ix_mentions_story_url" in indexes
+    again = make_mention(source="news", external_id="b", text="Other words", canonical_url=url)
+    assert reopened.upsert_mentions([again]).duplicates == 1  # still found by its URL
+    reopened.close()
+
+
 def test_a_database_from_a_newer_version_is_refused(any_store: Store) -> None:
     with any_store.engine.begin() as conn:
         conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="999"))
