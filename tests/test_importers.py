@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from monitor.cli import main
@@ -16,7 +17,7 @@ from monitor.collectors.importers import ImportFileError, parse_mapping, parse_t
 from monitor.config import BrandConfig, Settings, demo_settings
 from monitor.models import MentionQuery
 from monitor.pipeline import import_file
-from monitor.store import Store
+from monitor.store import Store, mentions
 from tests.conftest import shared_path
 
 HOME_DEPOT = Settings(brand=BrandConfig("Home Depot", ("$HD", "@HomeDepot")))
@@ -154,6 +155,30 @@ def test_bad_rows_are_reported_by_line_and_the_rest_land(store: Store, tmp_path:
     run = store.recent_runs(1)[0]
     assert (run.source, run.status, run.new) == ("import:import", "partial", 2)
     assert "line 2" in run.error
+
+
+def test_half_a_character_in_a_json_escape_loses_nothing(any_store: Store, tmp_path: Path) -> None:
+    # Truncated tweets end mid-emoji: "\\ud83d" without its pair is valid JSON that no
+    # database, and no UTF-8 hash, can take.
+    path = tmp_path / "cut.jsonl"
+    path.write_text(
+        '{"external_id": "1", "text": "card stolen \\ud83d", "published_at": "2024-05-01",'
+        ' "mood": "\\udc4e"}\n'
+        '{"external_id": "2", "text": "fine \\ud83d\\ude00", "published_at": "2024-05-01"}\n',
+        encoding="utf-8",
+    )
+    report = import_file(any_store, HOME_DEPOT, path, fmt="jsonl")
+    assert (report.new, report.failed) == (2, 0)
+    stored = any_store.mentions_frame().set_index("external_id")
+    assert stored.loc["1", "text"] == "card stolen \ufffd"
+    assert stored.loc["2", "text"] == "fine \U0001f600"  # a whole pair is one emoji, kept
+    with any_store.engine.connect() as conn:  # the unmapped column went to extra
+        extra = conn.execute(
+            sa.select(mentions.c.extra).where(mentions.c.external_id == "1")
+        ).scalar_one()
+    assert extra["mood"] == "\ufffd"
+    again = import_file(any_store, HOME_DEPOT, path, fmt="jsonl")
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 2)
 
 
 def test_a_windows_1252_file_loses_nothing(store: Store, tmp_path: Path) -> None:

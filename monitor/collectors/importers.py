@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -302,7 +303,27 @@ def parse_line(numbered: tuple[int, str]) -> Record:
         return Record(number, {"__error__": f"not JSON ({exc.msg} at column {exc.colno})"})
     if not isinstance(data, dict):
         return Record(number, {"__error__": "a JSON line must hold an object"})
+    if "\\u" in line:  # an escape may spell half a character (a tweet cut mid-emoji)
+        data = _whole_characters(data)
     return Record(number, data)
+
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _whole_characters(value: Any) -> Any:
+    """Return `value` with every lone surrogate in its strings replaced by U+FFFD.
+
+    JSON can escape half of a surrogate pair, and Python keeps it, but UTF-8 cannot encode
+    it: no database would store the row, and its text hash could not be computed.
+    """
+    if isinstance(value, str):
+        return value if value.isascii() else _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_whole_characters(k): _whole_characters(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_characters(item) for item in value]
+    return value
 
 
 def read_records(path: Path, fmt: str) -> Iterator[Record]:
