@@ -296,7 +296,7 @@ def sources_command(obj: Context) -> None:
     type=click.IntRange(min=1),
     default=None,
     help="Processes that read and score rows while this one writes (default: one per CPU "
-    "for files of 4,000 lines or more, on Linux; 1 keeps everything in this process).",
+    "up to 4, for files of 4,000 lines or more, on Linux; 1 keeps everything in this process).",
 )
 @click.pass_obj
 @_fail_on_config_error
