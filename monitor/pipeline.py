@@ -7,9 +7,11 @@ recorded with its reason; the others still run.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing as mp
 import os
+import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -260,11 +262,29 @@ class _ChunkMaker:
 _worker_maker: _ChunkMaker | None = None  # each worker process's own, set as it starts
 
 
-def _start_worker(maker: _ChunkMaker) -> None:
+def _start_worker(maker: _ChunkMaker, importer: int) -> None:
     global _worker_maker
     _worker_maker = maker
+    _die_with(importer)
     # The writing process is the pipeline's narrowest step: when CPUs are short, it goes first.
     os.nice(WORKER_NICENESS)
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with(importer: int) -> None:
+    """Have the kernel kill this worker as soon as the importing process `importer` dies.
+
+    A worker holds copies of everything the importer had open, its database connections
+    included. Left behind after a `kill -9` of the importer, it would keep PostgreSQL's
+    session, and the lock that session holds, alive, and the next import would wait forever.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != importer:  # it died before the call above
+        os._exit(1)
 
 
 def _make_in_worker(items: list[Any]) -> _Chunk:
@@ -326,7 +346,10 @@ def _made_chunks(maker: _ChunkMaker, items: Iterable[Any], workers: int) -> Iter
         return
     maker.store.prepare([])  # compile the write statement once, before the workers fork
     pool = ProcessPoolExecutor(
-        workers, mp_context=mp.get_context("fork"), initializer=_start_worker, initargs=(maker,)
+        workers,
+        mp_context=mp.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(maker, os.getpid()),
     )
     pending: deque[Future[_Chunk]] = deque()
     try:

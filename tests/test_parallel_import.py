@@ -235,19 +235,31 @@ def test_cli_import_takes_a_number_of_workers(
     assert refused.exit_code == 2 and "--workers" in refused.output
 
 
-def _children() -> list[int]:
-    """Return the ids of this process's child processes (Linux /proc)."""
+def _stat(pid: int) -> list[str] | None:
+    """Return the fields of /proc/PID/stat after the command: state, parent id, ...; None
+    when the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()  # the command, in parentheses, may hold spaces
+
+
+def _children(parent: int | None = None) -> list[int]:
+    """Return the ids of the living child processes of `parent` (this process by default)."""
+    parent = os.getpid() if parent is None else parent
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue  # it ended while we looked
-            # The parent id is the second field after the command, which is in parentheses.
-            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+            fields = _stat(int(entry.name))
+            if fields and fields[0] != "Z" and int(fields[1]) == parent:
                 found.append(int(entry.name))
     return found
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"  # a zombie has ended, unreaped
 
 
 @needs_fork
@@ -304,3 +316,49 @@ def test_a_worker_killed_mid_import_ends_it_with_a_clear_error_and_a_rerun_compl
     assert {m[2:] for m in mine["mentions"]} == {m[2:] for m in theirs["mentions"]}
     assert mine["rollup_hours"] == theirs["rollup_hours"]
     clean.close()
+
+
+@needs_fork
+def test_workers_end_with_an_import_killed_by_sigkill(tmp_path: Path) -> None:
+    """A worker left behind would hold the importer's database connections open, and with
+    them PostgreSQL's session and its lock: the next import would wait forever."""
+    import signal
+    import subprocess
+    import time
+
+    rows = [
+        {**row, "external_id": f"z{number}"}
+        for number, row in enumerate(
+            row
+            for seed in range(12)
+            for row in _rows(seed)
+            if isinstance(row, dict) and row["published_at"] != "soon"
+        )
+    ]
+    path = _write(rows, tmp_path / "big.jsonl", "jsonl")
+    url = f"sqlite:///{tmp_path / 'killed.db'}"
+    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+    command = [sys.executable, "-m", "monitor", "--database", url, "import", str(path)]
+    importer = subprocess.Popen(
+        [*command, "--format", "jsonl", "--source", "forum", "--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _children(importer.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(workers) == 2, "the import started no workers"
+        importer.kill()
+        importer.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not any(map(_alive, workers)), "workers outlived the killed import"
+    finally:
+        if importer.poll() is None:
+            importer.kill()
+        for pid in _children(importer.pid):
+            os.kill(pid, signal.SIGKILL)
