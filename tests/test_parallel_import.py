@@ -346,6 +346,7 @@ def test_workers_end_with_an_import_killed_by_sigkill(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    workers: list[int] = []
     try:
         deadline = time.monotonic() + 60
         while len(workers := _children(importer.pid)) < 2 and time.monotonic() < deadline:
@@ -357,8 +358,8 @@ def test_workers_end_with_an_import_killed_by_sigkill(tmp_path: Path) -> None:
         while any(map(_alive, workers)) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not any(map(_alive, workers)), "workers outlived the killed import"
-    finally:
+    finally:  # leave nothing running, whatever failed
         if importer.poll() is None:
             importer.kill()
-        for pid in _children(importer.pid):
+        for pid in filter(_alive, workers):
             os.kill(pid, signal.SIGKILL)
