@@ -538,8 +538,7 @@ class Store:
             for row in changed:
                 # published_at never changes on update: the stored time is the one counted.
                 hour = _hour_of(published[_key(row)])
-                before = dict(zip(MUTABLE_COLUMNS, stored[_key(row)], strict=True))
-                totals.add(hour, row[_SOURCE], itemgetter(*ROLLUP_VALUES)(before), -1)
+                totals.add(hour, row[_SOURCE], _counted_before(stored[_key(row)]), -1)
                 totals.add(hour, row[_SOURCE], _counted(row), +1)
             self._apply_rollup(conn, totals)
         if sighted:
@@ -711,11 +710,6 @@ class Store:
             raise RuntimeError(f"{name}: parameters in order {compiled.names}")  # a bug of ours
         self._batch_statements[name] = compiled
         return compiled
-
-    def _run_many(self, conn: Connection, name: str, rows: list[dict[str, Any]]) -> None:
-        """Run the named write statement for every row (dicts keyed by column name)."""
-        statement = self._statement(name)
-        self._run_converted(conn, name, list(map(statement.row_values, rows)))
 
     def _run_converted(self, conn: Connection, name: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run the named write statement for every row converted by its row_values, in chunks,
@@ -1551,6 +1545,8 @@ def _same_totals(want: dict[str, Any], have: Any) -> bool:
 
 _fingerprint = itemgetter(*(WRITE_COLUMNS.index(name) for name in MUTABLE_COLUMNS))
 _counted = itemgetter(*(WRITE_COLUMNS.index(name) for name in ROLLUP_VALUES))
+# The same, of a stored mention's fingerprint (its MUTABLE_COLUMNS).
+_counted_before = itemgetter(*(MUTABLE_COLUMNS.index(name) for name in ROLLUP_VALUES))
 
 
 def _times_column(values: Sequence[Any] | np.ndarray[Any, Any]) -> pd.Series:
