@@ -259,7 +259,7 @@ def sources_command(obj: Context) -> None:
 
 
 @main.command("import")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--format",
     "fmt",
@@ -296,13 +296,13 @@ def sources_command(obj: Context) -> None:
     type=click.IntRange(min=1),
     default=None,
     help="Processes that read and score rows while this one writes (default: one per CPU "
-    "up to 4, for files of 4,000 lines or more, on Linux; 1 keeps everything in this process).",
+    "up to 4, for 4,000 lines or more in all, on Linux; 1 keeps everything in this process).",
 )
 @click.pass_obj
 @_fail_on_config_error
 def import_command(
     obj: Context,
-    path: Path,
+    paths: tuple[Path, ...],
     fmt: str | None,
     source: str | None,
     mapping: tuple[str, ...],
@@ -310,9 +310,10 @@ def import_command(
     match: bool,
     workers: int | None,
 ) -> None:
-    """Import a backfill or vendor export; importing the same file again changes nothing."""
+    """Import backfills or vendor exports (several files: one import, each file its own run);
+    importing the same file again changes nothing."""
     from monitor.collectors.importers import ImportFileError, parse_mapping
-    from monitor.pipeline import import_file
+    from monitor.pipeline import FileToImport, import_files
 
     settings = obj.settings
     options: dict[str, object] = {}
@@ -334,10 +335,11 @@ def import_command(
         columns.update(parse_mapping(mapping))
     except ValueError as problem:
         raise click.BadParameter(str(problem), param_hint="--map") from None
-    total = _count_lines(path) if chosen_format != "xlsx" else 0
-    with click.progressbar(
-        length=max(total, 1), label=f"Importing {path.name}", file=sys.stderr
-    ) as bar:
+    chosen_source = source or (str(options["source"]) if "source" in options else None)
+    files = [FileToImport(path, chosen_format, chosen_source, columns) for path in paths]
+    total = sum(_count_lines(path) for path in paths) if chosen_format != "xlsx" else 0
+    label = f"Importing {paths[0].name}" if len(paths) == 1 else f"Importing {len(paths)} files"
+    with click.progressbar(length=max(total, 1), label=label, file=sys.stderr) as bar:
         done = 0
 
         def advance(rows: int) -> None:
@@ -346,24 +348,22 @@ def import_command(
             done = rows
 
         try:
-            report = import_file(
-                obj.store(),
-                settings,
-                path,
-                fmt=chosen_format,
-                source=source or (str(options["source"]) if "source" in options else None),
-                mapping=columns,
-                match=match,
-                on_progress=advance,
-                workers=workers,
+            reports = import_files(
+                obj.store(), settings, files, match=match, on_progress=advance, workers=workers
             )
         except ImportFileError as failure:
             raise click.ClickException(str(failure)) from None
-    click.echo(report.summary())
-    for line in report.problems:
-        click.echo(f"  ! {line}", err=True)
-    if report.failed > len(report.problems):
-        click.echo(f"  ! ... and {report.failed - len(report.problems)} more", err=True)
+    for report in reports:
+        if report.error:
+            continue
+        click.echo(report.summary())
+        for line in report.problems:
+            click.echo(f"  ! {line}", err=True)
+        if report.failed > len(report.problems):
+            click.echo(f"  ! ... and {report.failed - len(report.problems)} more", err=True)
+    unreadable = [report.error for report in reports if report.error]
+    if unreadable:
+        raise click.ClickException("\n".join(unreadable))
 
 
 def _count_lines(path: Path) -> int:

@@ -29,10 +29,20 @@ def utcnow() -> datetime:
 
 
 _NON_WORD = re.compile(r"[^\w\s]")
+# The same for ASCII, as one table: punctuation becomes a space, capitals small letters.
+# NFKC leaves ASCII as it is, and ASCII's casefold is lower.
+_ASCII_FOLD = str.maketrans(
+    {
+        c: (" " if not (c.isalnum() or c == "_" or c.isspace()) else c.lower())
+        for c in map(chr, range(128))
+    }
+)
 
 
 def normalise_text(text: str) -> str:
     """Return `text` folded for duplicate detection: NFKC, casefold, no punctuation, one space."""
+    if text.isascii():  # most texts: the same answer, several times faster
+        return " ".join(text.translate(_ASCII_FOLD).split())
     folded = unicodedata.normalize("NFKC", text).casefold()
     # str.split() and re's \s agree on what white space is: runs of it become one space.
     return " ".join(_NON_WORD.sub(" ", folded).split())

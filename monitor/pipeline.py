@@ -171,7 +171,7 @@ def run_source(
 
 @dataclass
 class ImportReport:
-    """What an import did, row by row."""
+    """What an import did with one file, row by row."""
 
     path: Path
     source: str
@@ -183,6 +183,7 @@ class ImportReport:
     skipped: int = 0  # rows that do not name the brand (only with match=True)
     failed: int = 0
     problems: list[str] = field(default_factory=list)  # the first MAX_PROBLEMS, by line
+    error: str = ""  # why the file as a whole could not be read ("" when it could)
 
     def summary(self) -> str:
         """Return one line a person can read."""
@@ -193,17 +194,37 @@ class ImportReport:
         )
 
 
+@dataclass(frozen=True)
+class FileToImport:
+    """A file to import, how to read it, and the source its rows are stored under (by
+    default the format's: twitter, reddit, or import)."""
+
+    path: Path
+    fmt: str
+    source: str | None = None
+    mapping: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def source_name(self) -> str:
+        """Return the source the rows are stored under; raise ImportFileError if unusable."""
+        source = self.source or importers.DEFAULT_SOURCE.get(self.fmt, "import")
+        if not source.strip() or len(source) > MAX_SOURCE_NAME:
+            raise importers.ImportFileError(
+                f"source name {source[:80]!r} must be 1 to {MAX_SOURCE_NAME} characters (--source)."
+            )
+        return source
+
+
 MAX_PROBLEMS = 20
 MAX_SOURCE_NAME = 64  # the store's column width
 IMPORT_BATCH = 2000  # mentions per transaction
 CHUNK = 500  # records per task handed to a worker: small, so the writer starts early
-# With fewer lines than this an import runs in one process: starting workers, and the
-# writer waiting for their first rows, would cost more than they save (measured: even at
-# about 3,000 rows).
+# With fewer lines than this (all files together) an import runs in one process: starting
+# workers, and the writer waiting for their first rows, would cost more than they save.
 PARALLEL_MIN_LINES = 4000
 # Chunks read ahead per worker: enough to keep workers busy while the writer commits a batch.
 IN_FLIGHT = 4
-# A worker's part of a mention costs about 70 µs and the writer's about 40 µs (SQLite), so a
+# A worker's part of a mention costs about 60 µs and the writer's about 35 µs (SQLite), so a
 # few workers keep the one writer busy; more would wait for it, each holding memory.
 MAX_DEFAULT_WORKERS = 4
 WORKER_NICENESS = 10
@@ -211,16 +232,30 @@ WORKER_NICENESS = 10
 
 @dataclass
 class _Chunk:
-    """What was made of a run of records: rows ready to store, and the rest accounted for."""
+    """What was made of a run of one file's records: rows ready to store, and the rest
+    accounted for."""
 
+    file: int  # the file's place in the import
     read: int = 0
     rows: list[PreparedRow] = field(default_factory=list)
     skipped: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
 
 
+@dataclass(frozen=True)
+class _FileEnd:
+    """Every record of a file has been read, or reading it failed with `failure`."""
+
+    file: int
+    failure: importers.ImportFileError | None = None
+
+
+# A run of one file's records (or lines, to be parsed where they are converted).
+_Job = tuple[int, list[Any]]
+
+
 class _ChunkMaker:
-    """Turns records into scored rows ready to store: convert, match, score, prepare.
+    """Turns records into scored rows ready to store: parse, convert, match, score, prepare.
 
     Everything an import does before the write, and nothing that reads the database, so
     it runs in worker processes while the importing process writes.
@@ -229,25 +264,30 @@ class _ChunkMaker:
     def __init__(
         self,
         store: Store,
-        parse: Callable[[Any], importers.Record] | None,
-        convert: Callable[[importers.Record], Mention],
+        readers: Sequence[
+            tuple[Callable[[Any], importers.Record] | None, Callable[[importers.Record], Mention]]
+        ],
         matcher: BrandMatcher | None,
         scorer: Scorer,
     ) -> None:
-        self.store, self.parse, self.convert = store, parse, convert
+        """`readers` holds, for each file, how to parse an item (None: items are records
+        already) and how to convert a record."""
+        self.store, self.readers = store, readers
         self.matcher, self.scorer = matcher, scorer
 
-    def __call__(self, items: list[Any]) -> _Chunk:
-        """Make a chunk of `items`: records, or what `parse` turns into records."""
-        chunk = _Chunk(read=len(items))
+    def __call__(self, job: _Job) -> _Chunk:
+        """Make the chunk of a job: a file's place in the import and items read from it."""
+        file, items = job
+        parse, convert = self.readers[file]
+        chunk = _Chunk(file, read=len(items))
         kept: list[Mention] = []
-        records = items if self.parse is None else map(self.parse, items)
+        records = items if parse is None else map(parse, items)
         for record in records:
             if "__error__" in record.data:
                 chunk.problems.append((record.line, str(record.data["__error__"])))
                 continue
             try:
-                mention = self.convert(record)
+                mention = convert(record)
             except ValueError as reason:
                 chunk.problems.append((record.line, str(reason)))
                 continue
@@ -287,9 +327,9 @@ def _die_with(importer: int) -> None:
         os._exit(1)
 
 
-def _make_in_worker(items: list[Any]) -> _Chunk:
+def _make_in_worker(job: _Job) -> _Chunk:
     assert _worker_maker is not None, "the pool starts every worker with _start_worker"
-    return _worker_maker(items)
+    return _worker_maker(job)
 
 
 def _chunks_of(items: Iterable[Any]) -> Iterator[list[Any]]:
@@ -303,10 +343,27 @@ def _chunks_of(items: Iterable[Any]) -> Iterator[list[Any]]:
         yield chunk
 
 
-def import_workers(path: Path, requested: int | None = None) -> int:
-    """Return how many worker processes an import of `path` uses (1: none, all in-process):
-    `requested`, or by default one per CPU (up to MAX_DEFAULT_WORKERS) for a text file of
-    PARALLEL_MIN_LINES or more.
+def _jobs(files: Sequence[FileToImport]) -> Iterator[_Job | _FileEnd]:
+    """Yield each file's records in chunks, then the end of the file; a file that cannot
+    be read ends with why, and the next one is read."""
+    for file, spec in enumerate(files):
+        try:
+            if spec.fmt in importers.JSON_LINES:  # parsed where they are converted
+                items: Iterator[Any] = importers.read_lines(spec.path)
+            else:
+                items = importers.read_records(spec.path, spec.fmt)
+            for chunk in _chunks_of(items):
+                yield file, chunk
+        except importers.ImportFileError as failure:
+            yield _FileEnd(file, failure)
+        else:
+            yield _FileEnd(file)
+
+
+def import_workers(paths: Path | Sequence[Path], requested: int | None = None) -> int:
+    """Return how many worker processes an import of `paths` uses (1: none, all in-process):
+    `requested`, or by default one per CPU (up to MAX_DEFAULT_WORKERS) when the text files
+    among them hold PARALLEL_MIN_LINES lines or more.
 
     Workers are forked with what the import has already built (scorer, lexicon, matcher),
     so they start at once. That needs Linux, where fork is the safe default; elsewhere an
@@ -316,33 +373,39 @@ def import_workers(path: Path, requested: int | None = None) -> int:
         return 1
     if requested is not None:
         return max(1, requested)
-    if path.suffix.lower() == ".xlsx" or not _has_lines(path, PARALLEL_MIN_LINES):
+    texts = [p for p in ([paths] if isinstance(paths, Path) else paths) if p.suffix != ".xlsx"]
+    if _lines_up_to(texts, PARALLEL_MIN_LINES) < PARALLEL_MIN_LINES:
         return 1
     return min(MAX_DEFAULT_WORKERS, len(os.sched_getaffinity(0)))
 
 
-def _has_lines(path: Path, wanted: int) -> bool:
-    """Return True if `path` holds at least `wanted` line ends (reading no further)."""
-    try:
-        with path.open("rb") as handle:
-            found = 0
-            while found < wanted and (block := handle.read(1 << 20)):
-                found += block.count(b"\n")
-            return found >= wanted
-    except OSError:
-        return False  # read_records reports what is wrong with the file
+def _lines_up_to(paths: Iterable[Path], wanted: int) -> int:
+    """Return how many line ends `paths` hold together, counting no further than `wanted`."""
+    found = 0
+    for path in paths:
+        try:
+            with path.open("rb") as handle:
+                while found < wanted and (block := handle.read(1 << 20)):
+                    found += block.count(b"\n")
+        except OSError:
+            continue  # the import reports what is wrong with the file
+    return found
 
 
-def _made_chunks(maker: _ChunkMaker, items: Iterable[Any], workers: int) -> Iterator[_Chunk]:
-    """Yield the chunks `maker` makes of `items`, in file order (a later row for the same
-    mention must still win): made by `workers` processes, or in this one when it is 1.
+def _made_chunks(
+    maker: _ChunkMaker, jobs: Iterable[_Job | _FileEnd], workers: int
+) -> Iterator[_Chunk | _FileEnd]:
+    """Yield the chunks `maker` makes of `jobs`, and the ends of files, in order (a later
+    row for the same mention must still win): made by `workers` processes, or in this one
+    when it is 1.
 
     At most IN_FLIGHT chunks per worker are read ahead, so memory stays bounded when the
     workers outrun the writer. A worker that dies (the OOM killer, a kill) ends the import
     with BrokenProcessPool instead of leaving it waiting for rows that never come.
     """
     if workers <= 1:
-        yield from map(maker, _chunks_of(items))
+        for job in jobs:
+            yield job if isinstance(job, _FileEnd) else maker(job)
         return
     maker.store.prepare([])  # compile the write statement once, before the workers fork
     pool = ProcessPoolExecutor(
@@ -351,16 +414,152 @@ def _made_chunks(maker: _ChunkMaker, items: Iterable[Any], workers: int) -> Iter
         initializer=_start_worker,
         initargs=(maker, os.getpid()),
     )
-    pending: deque[Future[_Chunk]] = deque()
+    pending: deque[Future[_Chunk | _FileEnd]] = deque()
     try:
-        for chunk in _chunks_of(items):
-            pending.append(pool.submit(_make_in_worker, chunk))
+        for job in jobs:
+            if isinstance(job, _FileEnd):
+                end: Future[_Chunk | _FileEnd] = Future()
+                end.set_result(job)
+                pending.append(end)
+            else:
+                pending.append(pool.submit(_make_in_worker, job))
             if len(pending) >= IN_FLIGHT * workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _FileWriter:
+    """The importing process's part for one file: counts, its run, and whole batches."""
+
+    def __init__(self, store: Store, settings: Settings, path: Path, source: str) -> None:
+        self.store, self.settings = store, settings
+        self.report = ImportReport(path=path, source=source)
+        self.run = store.start_run(f"import:{source}")
+        self.batch: list[PreparedRow] = []
+
+    def add(self, chunk: _Chunk) -> None:
+        """Count a chunk and store its rows in whole batches of IMPORT_BATCH."""
+        report = self.report
+        report.rows += chunk.read
+        report.skipped += chunk.skipped
+        for line, reason in chunk.problems:
+            report.failed += 1
+            if len(report.problems) < MAX_PROBLEMS:
+                report.problems.append(f"line {line}: {reason}")
+        self.batch.extend(chunk.rows)
+        # Whole batches, however the chunks fall: a killed import leaves a number of whole
+        # batches stored.
+        while len(self.batch) >= IMPORT_BATCH:
+            self._flush(IMPORT_BATCH)
+
+    def _flush(self, size: int) -> None:
+        result = self.store.upsert_prepared(self.batch[:size])
+        report = self.report
+        report.new += result.new
+        report.updated += result.updated
+        report.unchanged += result.unchanged
+        report.duplicates += result.duplicates
+        del self.batch[:size]
+
+    def finish(self, failure: importers.ImportFileError | None) -> ImportReport:
+        """Store the last rows and record the run; or, if reading failed, record why."""
+        report, run = self.report, self.run
+        if failure is None:
+            self._flush(len(self.batch))
+        run.new, run.updated, run.unchanged = report.new, report.updated, report.unchanged
+        if failure is not None:
+            report.error = run.error = str(failure)
+            run.status = "failed"
+        else:
+            run.duplicates, run.skipped = report.duplicates, report.skipped
+            run.status = "partial" if report.failed else "ok"
+            if report.failed:
+                run.error = f"{report.failed} rows could not be imported: " + "; ".join(
+                    report.problems
+                )
+        self.store.finish_run(run)
+        return report
+
+    def stopped(self, failure: Exception) -> importers.ImportFileError:
+        """Record that the import stopped on `failure` (the database refused a batch, a
+        worker died) and return the error that says so."""
+        report, run = self.report, self.run
+        run.new, run.updated, run.unchanged = report.new, report.updated, report.unchanged
+        run.status = "failed"
+        run.error = f"stopped after {report.rows:,} rows: {type(failure).__name__}: {failure}"
+        run.error = redact_secrets(run.error, self.settings.secrets)
+        self.store.finish_run(run)
+        return importers.ImportFileError(
+            f"{report.path}: the import stopped after {report.rows:,} rows "
+            f"({report.new:,} stored): {type(failure).__name__}: {failure}. Fix the cause and "
+            "import again: rows already stored are not duplicated."
+        )
+
+
+def import_files(
+    store: Store,
+    settings: Settings,
+    files: Sequence[FileToImport],
+    *,
+    match: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+    scorer: Scorer | None = None,
+    workers: int | None = None,
+) -> list[ImportReport]:
+    """Import files of mentions (backfills, vendor exports), in order, each recorded as its
+    own run; re-importing changes nothing.
+
+    Rows are stored as they are (a backfill is already about the brand) unless `match`,
+    which keeps only rows naming the brand. Unreadable rows are counted and reported by
+    line; they never stop the others. A file that cannot be read is reported with why
+    (ImportReport.error) and the next is imported. If storing fails, the import stops with
+    ImportFileError. `on_progress` is told the rows read so far, of all files.
+
+    Parsing, converting, matching and scoring run in `workers` processes (by default one
+    per CPU for files of some size, see import_workers), which go on from one file to the
+    next, while this process writes, in file order.
+    """
+    sources = [spec.source_name for spec in files]  # a bad name stops the import before it starts
+    readers = [
+        (
+            importers.parse_line if spec.fmt in importers.JSON_LINES else None,
+            importers.converter(spec.fmt, source, spec.mapping),
+        )
+        for spec, source in zip(files, sources, strict=True)
+    ]
+    maker = _ChunkMaker(
+        store, readers, BrandMatcher(settings.brand) if match else None, scorer or default_scorer()
+    )
+    workers = import_workers([spec.path for spec in files], workers)
+    reports: list[ImportReport] = []
+    writer: _FileWriter | None = None
+    rows = 0
+
+    def current() -> _FileWriter:  # the writer of the file now arriving, in file order
+        nonlocal writer
+        if writer is None:
+            file = len(reports)
+            writer = _FileWriter(store, settings, files[file].path, sources[file])
+        return writer
+
+    try:
+        for made in _made_chunks(maker, _jobs(files), workers):
+            if isinstance(made, _FileEnd):
+                reports.append(current().finish(made.failure))
+                writer = None
+                continue
+            current().add(made)
+            rows += made.read
+            if on_progress:
+                on_progress(rows)
+    except Exception as failure:  # the database refused a batch, or a worker died
+        if len(reports) == len(files):
+            raise
+        raise current().stopped(failure) from failure
+    return reports
 
 
 def import_file(
@@ -376,78 +575,16 @@ def import_file(
     scorer: Scorer | None = None,
     workers: int | None = None,
 ) -> ImportReport:
-    """Import a file of mentions (backfill or vendor export); re-importing changes nothing.
-
-    Rows are stored as they are (a backfill is already about the brand) unless `match`,
-    which keeps only rows naming the brand. Unreadable rows are counted and reported by
-    line; they never stop the others. Raises ImportFileError if the file cannot be read.
-
-    Converting, matching and scoring run in `workers` processes (by default one per CPU
-    for a file of some size, see import_workers) while this one writes, in file order.
-    """
-    source = source or importers.DEFAULT_SOURCE.get(fmt, "import")
-    if not source.strip() or len(source) > MAX_SOURCE_NAME:
-        raise importers.ImportFileError(
-            f"source name {source[:80]!r} must be 1 to {MAX_SOURCE_NAME} characters (--source)."
-        )
-    report = ImportReport(path=path, source=source)
-    # JSON lines are parsed where they are converted: a worker, when there are workers.
-    by_line = fmt in importers.JSON_LINES
-    maker = _ChunkMaker(
+    """Import one file as import_files does; raise ImportFileError if it cannot be read."""
+    (report,) = import_files(
         store,
-        importers.parse_line if by_line else None,
-        importers.converter(fmt, source, mapping or {}),
-        BrandMatcher(settings.brand) if match else None,
-        scorer or default_scorer(),
+        settings,
+        [FileToImport(path, fmt, source, mapping or {})],
+        match=match,
+        on_progress=on_progress,
+        scorer=scorer,
+        workers=workers,
     )
-    run = store.start_run(f"import:{source}")
-    batch: list[PreparedRow] = []
-
-    def flush(size: int) -> None:
-        result = store.upsert_prepared(batch[:size])
-        report.new += result.new
-        report.updated += result.updated
-        report.unchanged += result.unchanged
-        report.duplicates += result.duplicates
-        del batch[:size]
-        if on_progress:
-            on_progress(report.rows)
-
-    try:
-        items = importers.read_lines(path) if by_line else importers.read_records(path, fmt)
-        for chunk in _made_chunks(maker, items, import_workers(path, workers)):
-            report.rows += chunk.read
-            report.skipped += chunk.skipped
-            for line, reason in chunk.problems:
-                report.failed += 1
-                if len(report.problems) < MAX_PROBLEMS:
-                    report.problems.append(f"line {line}: {reason}")
-            batch.extend(chunk.rows)
-            # Whole batches of IMPORT_BATCH, however the chunks fall: a killed import
-            # leaves a number of whole batches stored.
-            while len(batch) >= IMPORT_BATCH:
-                flush(IMPORT_BATCH)
-        flush(len(batch))
-    except importers.ImportFileError as failure:
-        run.new, run.updated, run.unchanged = report.new, report.updated, report.unchanged
-        run.status, run.error = "failed", str(failure)
-        store.finish_run(run)
-        raise
-    except Exception as failure:  # the database refused a batch: record why, then report it
-        run.new, run.updated, run.unchanged = report.new, report.updated, report.unchanged
-        run.status = "failed"
-        run.error = f"stopped after {report.rows:,} rows: {type(failure).__name__}: {failure}"
-        run.error = redact_secrets(run.error, settings.secrets)
-        store.finish_run(run)
-        raise importers.ImportFileError(
-            f"{path}: the import stopped after {report.rows:,} rows ({report.new:,} stored): "
-            f"{type(failure).__name__}: {failure}. Fix the cause and import again: rows "
-            "already stored are not duplicated."
-        ) from failure
-    run.new, run.updated, run.unchanged = report.new, report.updated, report.unchanged
-    run.duplicates, run.skipped = report.duplicates, report.skipped
-    run.status = "partial" if report.failed else "ok"
-    if report.failed:
-        run.error = f"{report.failed} rows could not be imported: " + "; ".join(report.problems)
-    store.finish_run(run)
+    if report.error:
+        raise importers.ImportFileError(report.error)
     return report

@@ -11,10 +11,10 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
@@ -328,6 +328,9 @@ def make_engine(url: str) -> Engine:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # 32 MB of page cache (SQLite's default is 2 MB), taken only as pages are read:
+            # an import's index pages stay in it instead of being read back for every batch.
+            cursor.execute("PRAGMA cache_size=-32768")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
             # SQLite's lower() folds ASCII only; PostgreSQL's folds every letter. Searches
@@ -365,6 +368,7 @@ def topics_to_db(topics: Sequence[str]) -> str:
     return f",{','.join(sorted(topics))}," if topics else ""
 
 
+@lru_cache(maxsize=1 << 12)  # asked for every row written; few combinations of topics occur
 def topics_from_db(value: str) -> tuple[str, ...]:
     """Return the topic ids of a stored topics value."""
     return tuple(filter(None, value.split(",")))
@@ -474,17 +478,18 @@ class Store:
         the writing process only decides and writes. A tuple of plain values is also what
         passes between processes at least cost.
         """
-        convert = self._statement("mentions").row_values
-        return [tuple(convert(row)) for row in map(_mention_row, items)]
+        self._statement("mentions")  # compiled here, so forked workers inherit it
+        if self.dialect == "sqlite":
+            return [_prepared_row(m, _sqlite_datetime, _sqlite_day) for m in items]
+        return [_prepared_row(m, _as_given, datetime.date) for m in items]
 
     def upsert_prepared(
         self, items: Iterable[PreparedRow], *, cursor: tuple[str, dict[str, Any]] | None = None
     ) -> UpsertResult:
         """Do what upsert_mentions does, for rows from prepare()."""
-        rows: dict[tuple[str, str], PreparedRow] = {}
-        for row in items:
-            rows[_key(row)] = row  # a later duplicate wins
-        ordered = list(rows.values())
+        given = list(items)
+        # A later duplicate wins (in the first one's place).
+        ordered = list(dict(zip(map(_key, given), given, strict=True)).values())
         total = UpsertResult()
         with self.engine.begin() as conn:
             # One writer at a time (a collect and an import, `watch` and "Collect now"): what
@@ -508,38 +513,56 @@ class Store:
         return total
 
     def _upsert_batch(self, conn: Connection, rows: list[PreparedRow]) -> UpsertResult:
+        by_source = _ids_by_source(rows)
         published: dict[tuple[str, str], datetime] = {}
-        stored = self._stored_fingerprints(conn, rows, published)
-        already_sighted = self._stored_sightings(conn, rows)
-        changed = [r for r in rows if _key(r) in stored and stored[_key(r)] != _fingerprint(r)]
-        unchanged = sum(_key(r) in already_sighted for r in rows) + sum(
-            _key(r) in stored and stored[_key(r)] == _fingerprint(r) for r in rows
-        )
-        candidates = [r for r in rows if _key(r) not in stored and _key(r) not in already_sighted]
+        stored = self._stored_fingerprints(conn, by_source, published)
+        already_sighted = self._stored_sightings(conn, by_source)
+        changed: list[PreparedRow] = []
+        candidates: list[PreparedRow] = []
+        unchanged = 0
+        if not stored and not already_sighted:
+            candidates = rows  # the usual case: nothing of this batch is stored yet
+        else:
+            for row in rows:
+                key = (row[_SOURCE], row[_EXTERNAL_ID])
+                before = stored.get(key)
+                if before is not None:
+                    if before == _fingerprint(row):
+                        unchanged += 1
+                    else:
+                        changed.append(row)
+                elif key in already_sighted:
+                    unchanged += 1
+                else:
+                    candidates.append(row)
         by_url, by_hash = self._stored_stories(conn, candidates)
         new: list[PreparedRow] = []
         sighted: list[tuple[PreparedRow, int | PreparedRow]] = []  # (row, id or new row)
         for row in candidates:
-            original = _same_story(row, by_url, by_hash)
+            url = row[_CANONICAL_URL]
+            identifies = len(row[_TITLE]) + len(row[_TEXT]) >= MIN_STORY_TEXT
+            original = _same_story(row, url, identifies, by_url, by_hash)
             if original is None:
                 new.append(row)
                 # Later rows in this batch may repeat this one.
-                if row[_CANONICAL_URL]:
-                    by_url.setdefault(row[_CANONICAL_URL], row)
-                if _text_identifies_story(row):
-                    by_hash.setdefault(row[_CONTENT_HASH], []).append((row, row[_SOURCE]))
+                if url:
+                    by_url.setdefault(url, row)
+                if identifies:
+                    by_hash.setdefault(row[_CONTENT_HASH], {}).setdefault(row[_SOURCE], row)
             else:
                 sighted.append((row, original))
         if new or changed:
             self._run_converted(conn, "mentions", new + changed)
             totals = _RollupDelta()
+            add = totals.add
             for row in new:
-                totals.add(_hour_of(row[_PUBLISHED_AT]), row[_SOURCE], _counted(row), +1)
+                add(_hour_of(row[_PUBLISHED_AT]), row[_SOURCE], _counted(row), +1)
             for row in changed:
                 # published_at never changes on update: the stored time is the one counted.
-                hour = _hour_of(published[_key(row)])
-                totals.add(hour, row[_SOURCE], _counted_before(stored[_key(row)]), -1)
-                totals.add(hour, row[_SOURCE], _counted(row), +1)
+                key = (row[_SOURCE], row[_EXTERNAL_ID])
+                hour = _hour_of(published[key])
+                add(hour, row[_SOURCE], _counted_before(stored[key]), -1)
+                add(hour, row[_SOURCE], _counted(row), +1)
             self._apply_rollup(conn, totals)
         if sighted:
             self._insert_sightings(conn, sighted)
@@ -562,9 +585,11 @@ class Store:
         listed = sa.func.json_each(sa.bindparam(name, type_=sa.JSON)).table_valued("value")
         return column.in_(sa.select(listed.c.value))
 
-    def _stored_sightings(self, conn: Connection, rows: list[PreparedRow]) -> set[tuple[str, str]]:
+    def _stored_sightings(
+        self, conn: Connection, by_source: dict[str, list[str]]
+    ) -> set[tuple[str, str]]:
         found: set[tuple[str, str]] = set()
-        for source, ids in _ids_by_source(rows).items():
+        for source, ids in by_source.items():
             query = sa.select(sightings.c.source, sightings.c.external_id).where(
                 sightings.c.source == source, self._one_of(sightings.c.external_id, "list")
             )
@@ -573,31 +598,34 @@ class Store:
 
     def _stored_stories(
         self, conn: Connection, rows: list[PreparedRow]
-    ) -> tuple[dict[str, Any], dict[str, list[tuple[Any, str]]]]:
-        """Return stored mentions that rows may repeat: by canonical URL, and by text hash."""
-        urls = {r[_CANONICAL_URL] for r in rows if r[_CANONICAL_URL]}
-        hashes = {r[_CONTENT_HASH] for r in rows if _text_identifies_story(r)}
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """Return the stored mentions that rows may repeat: the first with each canonical URL,
+        and, for each text hash, the first from each source (earliest first)."""
+        urls = [url for url in {r[_CANONICAL_URL] for r in rows} if url]
+        hashes = list({r[_CONTENT_HASH] for r in rows if _text_identifies_story(r)})
         by_url: dict[str, Any] = {}
-        by_hash: dict[str, list[tuple[Any, str]]] = {}
-        if not urls and not hashes:
-            return by_url, by_hash
+        by_hash: dict[str, dict[str, Any]] = {}
         c = mentions.c
-        query = (
-            sa.select(c.id, c.source, c.canonical_url, c.content_hash)
-            .where(
-                sa.or_(
-                    # Spelled out so that the database may use the partial index.
-                    sa.and_(c.canonical_url != "", self._one_of(c.canonical_url, "list")),
-                    self._one_of(c.content_hash, "other_list"),
-                )
+        first = sa.func.min(c.id).label("first")
+        if urls:
+            query = (
+                sa.select(c.canonical_url, first)
+                # Spelled out so that the database may use the partial index.
+                .where(c.canonical_url != "", self._one_of(c.canonical_url, "list"))
+                .group_by(c.canonical_url)
             )
-            .order_by(c.id)
-        )
-        for found in conn.execute(query, {"list": list(urls), "other_list": list(hashes)}):
-            if found.canonical_url in urls:
-                by_url.setdefault(found.canonical_url, found.id)
-            if found.content_hash in hashes:
-                by_hash.setdefault(found.content_hash, []).append((found.id, found.source))
+            by_url.update((found[0], found[1]) for found in conn.execute(query, {"list": urls}))
+        if hashes:
+            # Only the first mention of a source matters (a repeat from another source is a
+            # sighting of the earliest): a text reposted a thousand times is one row here.
+            query = (
+                sa.select(c.content_hash, c.source, first)
+                .where(self._one_of(c.content_hash, "list"))
+                .group_by(c.content_hash, c.source)
+                .order_by(first)
+            )
+            for found in conn.execute(query, {"list": hashes}):
+                by_hash.setdefault(found[0], {})[found[1]] = found[2]
         return by_url, by_hash
 
     def _insert_sightings(
@@ -648,10 +676,11 @@ class Store:
     def _stored_fingerprints(
         self,
         conn: Connection,
-        rows: list[PreparedRow],
+        by_source: dict[str, list[str]],
         published: dict[tuple[str, str], datetime],
     ) -> dict[tuple[str, str], tuple[Any, ...]]:
-        """Return the mutable columns of the stored rows among `rows`, as the driver gives
+        """Return the mutable columns of the stored mentions among `by_source` (source ->
+        external ids), as the driver gives
         them (so they compare with prepared rows), and fill `published` with their
         publication times."""
         c = mentions.c
@@ -661,7 +690,7 @@ class Store:
             for name in MUTABLE_COLUMNS
         ]
         stored: dict[tuple[str, str], tuple[Any, ...]] = {}
-        for source, ids in _ids_by_source(rows).items():
+        for source, ids in by_source.items():
             query = sa.select(c.source, c.external_id, c.published_at, *columns).where(
                 c.source == source, self._one_of(c.external_id, "list")
             )
@@ -712,8 +741,8 @@ class Store:
         return compiled
 
     def _run_converted(self, conn: Connection, name: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run the named write statement for every row converted by its row_values, in chunks,
-        in the caller's transaction.
+        """Run the named write statement for every row (values in the driver's types, in the
+        statement's column order), in chunks, in the caller's transaction.
 
         A chunk holds WRITE_CHUNK rows or, for what is left, the largest power of two that
         fits: SQLite prepares and keeps a statement for each number of rows (a 256-row one
@@ -1210,34 +1239,19 @@ _SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"  # SQLAlchemy's SQLite s
 
 def _sqlite_hour(hour: Hour) -> tuple[str, str]:
     """Return the start of `hour` and its day as SQLite stores them (see _sqlite_datetime)."""
-    year, month, day, at = hour
-    return _SQLITE_DATETIME % (year, month, day, at, 0, 0, 0), f"{year:04d}-{month:02d}-{day:02d}"
+    return hour + ":00:00.000000", hour[:10]
 
 
+@lru_cache(maxsize=1 << 14)  # a batch asks for each of its hours once per table
 def _aware_hour(hour: Hour) -> tuple[datetime, date]:
     """Return the start of `hour` and its day as objects (psycopg takes them as they are)."""
-    year, month, day, at = hour
-    return datetime(year, month, day, at, tzinfo=UTC), date(year, month, day)
+    start = datetime(int(hour[:4]), int(hour[5:7]), int(hour[8:10]), int(hour[11:13]), tzinfo=UTC)
+    return start, start.date()
 
 
 def _json_text(value: Any) -> str:
     """Return `value` as the JSON type stores it (json.dumps), quickly for the common {}."""
     return "{}" if value == {} else json.dumps(value)
-
-
-def _driver_converter(column: sa.Column[Any], dialect: str) -> Callable[[Any], Any] | None:
-    """Return what turns a column's Python value into the driver's, as its SQLAlchemy type
-    would (None where the driver takes the value as it is)."""
-    kind = column.type
-    if isinstance(kind, sa.JSON):
-        return _json_text
-    if dialect != "sqlite":
-        return None  # psycopg takes aware datetimes and dates as they are
-    if isinstance(kind, UTCDateTime):
-        return _sqlite_datetime
-    if isinstance(kind, sa.Date):
-        return date.isoformat
-    return None
 
 
 def _split_values(sql: str) -> tuple[str, str, str]:
@@ -1256,8 +1270,8 @@ class _BatchStatement:
 
     Two costs make this worth its own class. SQLAlchemy passes every value of every row
     through its type on each execute, which for thousands of rows costs more than the
-    database's own work; here only the few columns that need it are converted, as their types
-    would (None stays NULL). And a statement per row is a round trip per row. So SQLite gets
+    database's own work; rows come here already in the driver's types (see _prepared_row and
+    _RollupDelta.hour_values). And a statement per row is a round trip per row. So SQLite gets
     one VALUES group per row, and PostgreSQL one array per column, unnested into rows: a
     statement short enough for psycopg to parse once, whatever the number of rows.
     """
@@ -1280,12 +1294,6 @@ class _BatchStatement:
             self._head = f"{head.removesuffix(' VALUES ')} SELECT * FROM unnest({arrays})"  # noqa: S608
         self.names = tuple(names)
         self.columns = len(names)
-        self._values = itemgetter(*names)
-        self._convert = [
-            (at, convert)
-            for at, name in enumerate(names)
-            if (convert := _driver_converter(table.c[name], dialect.name)) is not None
-        ]
 
     def sql(self, rows: int) -> str:
         """Return the statement for `rows` rows."""
@@ -1293,16 +1301,8 @@ class _BatchStatement:
             return self._head + self._tail
         return self._head + ", ".join([self._group] * rows) + self._tail
 
-    def row_values(self, row: Mapping[str, Any]) -> list[Any]:
-        """Return one row's values (a dict keyed by column name) as the driver takes them."""
-        values = list(self._values(row))
-        for at, function in self._convert:
-            if values[at] is not None:
-                values[at] = function(values[at])
-        return values
-
     def parameters(self, rows: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
-        """Return the statement's parameters for rows from row_values."""
+        """Return the statement's parameters for rows of values in the driver's types."""
         if self.by_column:
             return tuple(map(list, zip(*rows, strict=True)))
         return tuple(chain.from_iterable(rows))
@@ -1354,39 +1354,81 @@ def _fit_id(value: str) -> str:
     return f"{value[: ID_CHARS - 33]}~{digest}"
 
 
-def _mention_row(mention: Mention) -> dict[str, Any]:
+def _prepared_row(
+    mention: Mention, moment: Callable[[datetime], Any], day: Callable[[Any], Any]
+) -> PreparedRow:
+    """Return a mention's values in PREPARED_COLUMNS order, fitted to the columns; `moment`
+    converts a time for the driver and `day` gives published_day from the converted time."""
     if mention.label is None or mention.compound is None:
         raise ValueError(
             f"mention {mention.source}:{mention.external_id} reached the store unscored"
         )
-    published: date = mention.published_at.date()
-    return {
-        "source": mention.source,
-        "external_id": _fit_id(_db_text(mention.external_id)),
-        "url": _db_text(mention.url),
-        "canonical_url": _db_text(mention.canonical_url),
-        "author": _db_text(mention.author)[:AUTHOR_CHARS],
-        "title": _db_text(mention.title),
-        "text": _db_text(mention.text),
-        "published_at": mention.published_at,
-        "published_day": published,
-        "collected_at": mention.collected_at,
-        "updated_at": mention.collected_at,
-        "score": _db_int(mention.score),
-        "comments": _db_int(mention.comments),
-        "rating": mention.rating,
-        "followers": _db_int(mention.followers),
-        "engagement": _db_int(mention.engagement),
-        "compound": mention.compound,
-        "label": mention.label,
-        "topics": topics_to_db(mention.topics),
-        "content_hash": mention.content_hash,
-        "extra": mention.extra,
-    }
+    published = moment(mention.published_at)
+    collected = moment(mention.collected_at)
+    return (
+        mention.source,
+        _fit_id(_db_text(mention.external_id)),
+        _db_text(mention.url),
+        _db_text(mention.canonical_url),
+        _db_text(mention.author)[:AUTHOR_CHARS],
+        _db_text(mention.title),
+        _db_text(mention.text),
+        published,
+        day(published),
+        collected,
+        collected,  # updated_at: a mention is new, or updated, when it is collected
+        _db_int(mention.score),
+        _db_int(mention.comments),
+        mention.rating,
+        _db_int(mention.followers),
+        _db_int(mention.engagement),
+        mention.compound,
+        mention.label,
+        topics_to_db(mention.topics),
+        mention.content_hash,
+        _json_text(mention.extra),
+    )
 
 
-def _key(row: PreparedRow) -> tuple[str, str]:
-    return (row[_SOURCE], row[_EXTERNAL_ID])
+# The columns of _prepared_row's values, in its order: the write statement's (checked below).
+PREPARED_COLUMNS = (
+    "source",
+    "external_id",
+    "url",
+    "canonical_url",
+    "author",
+    "title",
+    "text",
+    "published_at",
+    "published_day",
+    "collected_at",
+    "updated_at",
+    "score",
+    "comments",
+    "rating",
+    "followers",
+    "engagement",
+    "compound",
+    "label",
+    "topics",
+    "content_hash",
+    "extra",
+)
+if PREPARED_COLUMNS != WRITE_COLUMNS:
+    raise RuntimeError("_prepared_row's values are not in WRITE_COLUMNS order")  # a bug of ours
+
+
+def _sqlite_day(stored: str) -> str:
+    """Return the day of a time as SQLite stores it ("2026-06-03 00:55:17.000000")."""
+    return stored[:10]
+
+
+def _as_given(value: Any) -> Any:
+    return value
+
+
+# A prepared row's identity: (source, external_id).
+_key: Callable[[PreparedRow], tuple[str, str]] = itemgetter(_SOURCE, _EXTERNAL_ID)
 
 
 def _ids_by_source(rows: Iterable[PreparedRow]) -> dict[str, list[str]]:
@@ -1406,21 +1448,23 @@ def _text_identifies_story(row: PreparedRow) -> bool:
 
 def _same_story(
     row: PreparedRow,
+    url: str,
+    identifies: bool,
     by_url: dict[str, Any],
-    by_hash: dict[str, list[tuple[Any, str]]],
+    by_hash: dict[str, dict[str, Any]],
 ) -> Any:
     """Return the stored mention (id, or a row of this batch) `row` repeats, or None.
 
-    The same canonical URL is the same story from any source. The same normalised text is
-    the same story only from another source: within one source, two posts may say the
-    same words and still be two people.
+    The same canonical URL is the same story from any source. The same normalised text
+    (when long enough that it `identifies` one) is the same story only from another source:
+    within one source, two posts may say the same words and still be two people.
     """
-    if row[_CANONICAL_URL] and row[_CANONICAL_URL] in by_url:
-        return by_url[row[_CANONICAL_URL]]
-    if _text_identifies_story(row):
-        for original, source in by_hash.get(row[_CONTENT_HASH], []):
+    if url and url in by_url:
+        return by_url[url]
+    if identifies:
+        for source, original in by_hash.get(row[_CONTENT_HASH], {}).items():
             if source != row[_SOURCE]:
-                return original
+                return original  # the earliest from another source: by_hash keeps that order
     return None
 
 
@@ -1428,29 +1472,29 @@ def _is_whole_hour(moment: datetime | None) -> bool:
     return moment is None or (moment.minute, moment.second, moment.microsecond) == (0, 0, 0)
 
 
-Hour = tuple[int, int, int, int]  # UTC year, month, day, hour
+Hour = str  # a UTC hour as the first 13 characters of SQLite's times: "2026-06-03 00"
 
 
 def _hour_of(moment: datetime | str) -> Hour:
     """Return the UTC hour of a time, or of one as SQLite stores it ("2026-06-03 00:55:17…")."""
     if isinstance(moment, str):
-        return int(moment[:4]), int(moment[5:7]), int(moment[8:10]), int(moment[11:13])
+        return moment[:13]
     at = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
-    return at.year, at.month, at.day, at.hour
+    return "%04d-%02d-%02d %02d" % (at.year, at.month, at.day, at.hour)  # noqa: UP031 (fast)
 
 
 class _RollupDelta:
     """Changes to the rollup tables, summed per key before they are written."""
 
     def __init__(self) -> None:
-        # (year, month, day, hour, source, label) -> [mentions, compound_sum, rating_sum, ratings]
-        self.hours: dict[tuple[int, int, int, int, str, str], list[float]] = {}
-        self.topics: dict[tuple[int, int, int, int, str, str, str], int] = {}
+        # (hour, source, label) -> [mentions, compound_sum, rating_sum, ratings]
+        self.hours: dict[tuple[Hour, str, str], list[float]] = {}
+        self.topics: dict[tuple[Hour, str, str, str], int] = {}
 
     def add(self, hour: Hour, source: str, values: Sequence[Any], sign: int) -> None:
         """Count (sign +1) or uncount (-1) one mention: `values` are its ROLLUP_VALUES."""
         label, compound, rating, topics = values
-        key = (*hour, source, label)
+        key = (hour, source, label)
         totals = self.hours.get(key)
         if totals is None:
             totals = self.hours[key] = [0, 0.0, 0.0, 0]
@@ -1460,23 +1504,23 @@ class _RollupDelta:
             totals[2] += sign * rating
             totals[3] += sign
         if topics:
+            counts = self.topics
             for topic in topics_from_db(topics):
-                topic_key = (*key, topic)
-                self.topics[topic_key] = self.topics.get(topic_key, 0) + sign
+                topic_key = (hour, source, label, topic)
+                counts[topic_key] = counts.get(topic_key, 0) + sign
 
     def hour_rows(self) -> list[dict[str, Any]]:
         """Return the hour totals as rows of rollup_hours (changes that cancel out dropped)."""
         rows = []
-        for (year, month, day, hour, source, label), totals in self.hours.items():
-            n, compound, rating, ratings = totals
+        for (hour, source, label), (n, compound, rating, ratings) in self.hours.items():
             if n or compound or rating or ratings:
-                start = datetime(year, month, day, hour, tzinfo=UTC)
+                start, day = _aware_hour(hour)
                 rows.append(
                     {
                         "hour": start,
                         "source": source,
                         "label": label,
-                        "day": start.date(),
+                        "day": day,
                         "mentions": int(n),
                         "compound_sum": compound,
                         "rating_sum": rating,
@@ -1489,20 +1533,17 @@ class _RollupDelta:
         """Return hour_rows as the driver takes them, in the table's column order; `moments`
         gives an hour's `hour` and `day` values."""
         rows = []
-        for (year, month, day, hour, source, label), totals in self.hours.items():
-            n, compound, rating, ratings = totals
+        for (hour, source, label), (n, compound, rating, ratings) in self.hours.items():
             if n or compound or rating or ratings:
-                start, date_value = moments((year, month, day, hour))
-                rows.append(
-                    (start, source, label, date_value, int(n), compound, rating, int(ratings))
-                )
+                start, day = moments(hour)
+                rows.append((start, source, label, day, int(n), compound, rating, int(ratings)))
         return rows
 
     def topic_values(self, moments: Callable[[Hour], tuple[Any, Any]]) -> list[tuple[Any, ...]]:
         """Return topic_rows as the driver takes them, in the table's column order."""
         return [
-            (moments((year, month, day, hour))[0], source, label, topic, n)
-            for (year, month, day, hour, source, label, topic), n in self.topics.items()
+            (moments(hour)[0], source, label, topic, n)
+            for (hour, source, label, topic), n in self.topics.items()
             if n
         ]
 
@@ -1510,13 +1551,13 @@ class _RollupDelta:
         """Return the topic counts as rows of rollup_topics (zero changes dropped)."""
         return [
             {
-                "hour": datetime(year, month, day, hour, tzinfo=UTC),
+                "hour": _aware_hour(hour)[0],
                 "source": source,
                 "label": label,
                 "topic": topic,
                 "mentions": n,
             }
-            for (year, month, day, hour, source, label, topic), n in self.topics.items()
+            for (hour, source, label, topic), n in self.topics.items()
             if n
         ]
 

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from monitor import pipeline
 from monitor.config import BrandConfig, Settings
-from monitor.pipeline import ImportReport, import_file, import_workers
-from monitor.store import Store
+from monitor.pipeline import FileToImport, ImportReport, import_file, import_files, import_workers
+from monitor.store import Store, metadata
 
 NORTHWIND = Settings(brand=BrandConfig("Northwind Bank", ("Northwind",)))
 START = datetime(2024, 5, 1, tzinfo=UTC)
@@ -87,8 +87,9 @@ def _write(rows: list[dict[str, Any] | str], path: Path, fmt: str) -> Path:
     return path
 
 
-def _import(store: Store, path: Path, fmt: str, workers: int) -> ImportReport:
-    wire = path.with_name("wire.jsonl")
+def _wire(folder: Path) -> Path:
+    """Write the wire's stories, which the forum rows repeat, as a JSON-lines file."""
+    wire = folder / "wire.jsonl"
     wire.write_text(
         "".join(
             json.dumps({"external_id": f"w{i}", "text": text, "published_at": START.isoformat()})
@@ -97,7 +98,11 @@ def _import(store: Store, path: Path, fmt: str, workers: int) -> ImportReport:
         ),
         encoding="utf-8",
     )
-    import_file(store, NORTHWIND, wire, fmt="jsonl", source="wire", workers=1)
+    return wire
+
+
+def _import(store: Store, path: Path, fmt: str, workers: int) -> ImportReport:
+    import_file(store, NORTHWIND, _wire(path.parent), fmt="jsonl", source="wire", workers=1)
     return import_file(store, NORTHWIND, path, fmt=fmt, source="forum", match=True, workers=workers)
 
 
@@ -210,6 +215,101 @@ def test_a_file_that_cannot_be_read_is_a_clear_error_with_workers_too(
     with pytest.raises(ImportFileError, match="no header row"):
         import_file(store, NORTHWIND, headless, fmt="csv", workers=2)
     assert [run.status for run in store.recent_runs(2)] == ["failed", "failed"]
+
+
+def _files(tmp_path: Path) -> list[FileToImport]:
+    """Files of three sources, as one import would take them: the wire's stories first,
+    then a forum repeating some of them (sightings across files), in JSON lines and CSV."""
+    forum = _write(_rows(seed=9), tmp_path / "forum.jsonl", "jsonl")
+    reviews = _write(_rows(seed=10), tmp_path / "reviews.csv", "csv")
+    return [
+        FileToImport(_wire(tmp_path), "jsonl", "wire"),
+        FileToImport(forum, "jsonl", "forum"),
+        FileToImport(reviews, "csv", "reviews"),
+    ]
+
+
+def _runs(store: Store) -> dict[str, tuple[Any, ...]]:
+    return {
+        run.source: (run.status, run.new, run.updated, run.duplicates, run.skipped, run.error)
+        for run in store.recent_runs(10)
+    }
+
+
+@needs_fork
+def test_several_files_in_one_import_store_what_importing_each_stores(
+    any_store: Store, tmp_path: Path
+) -> None:
+    files = _files(tmp_path)
+    expected = [
+        import_file(any_store, NORTHWIND, f.path, fmt=f.fmt, source=f.source, match=True, workers=1)
+        for f in files
+    ]
+    want, want_runs = _contents(any_store), _runs(any_store)
+    metadata.drop_all(any_store.engine)
+    store = Store(any_store.url)  # the same database, emptied
+
+    reports = import_files(store, NORTHWIND, files, match=True, workers=2)
+
+    assert [_counts(r) for r in reports] == [_counts(r) for r in expected]
+    assert [r.source for r in reports] == ["wire", "forum", "reviews"]
+    assert reports[1].duplicates > 0  # the forum repeats wire stories: sightings across files
+    assert _contents(store) == want  # row ids included: the files' order is kept
+    assert _runs(store) == want_runs  # each file is its own run, as if imported alone
+    store.close()
+
+
+@needs_fork
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_that_cannot_be_read_does_not_stop_the_others(
+    store: Store, tmp_path: Path, workers: int
+) -> None:
+    _, forum, reviews = _files(tmp_path)
+    headless = tmp_path / "headless.csv"
+    headless.write_text("", encoding="utf-8")
+    files = [
+        forum,
+        FileToImport(tmp_path / "missing.jsonl", "jsonl", "lost"),
+        FileToImport(headless, "csv", "headless"),
+        reviews,
+    ]
+    reports = import_files(store, NORTHWIND, files, match=True, workers=workers)
+
+    assert [bool(r.error) for r in reports] == [False, True, True, False]
+    assert "does not exist" in reports[1].error and "no header row" in reports[2].error
+    assert reports[0].new > 0 and reports[3].new > 0
+    assert store.count_mentions() == reports[0].new + reports[3].new
+    runs = {run.source: run for run in store.recent_runs(10)}
+    assert runs["import:lost"].status == runs["import:headless"].status == "failed"
+    assert runs["import:lost"].error == reports[1].error
+    assert runs["import:forum"].new == reports[0].new and runs["import:reviews"].new > 0
+
+
+def test_cli_imports_several_files_and_names_the_one_it_cannot_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+    one = _write(_rows(seed=11), tmp_path / "one.jsonl", "jsonl")
+    two = _write(_rows(seed=12), tmp_path / "two.jsonl", "jsonl")
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    args = ["--database", url, "import", "--format", "jsonl", "--source", "forum"]
+    result = CliRunner().invoke(main, [*args, str(one), str(tmp_path / "gone.jsonl"), str(two)])
+
+    assert result.exit_code == 1
+    summaries = [line for line in result.output.splitlines() if " rows from " in line]
+    assert [line.split(" rows from ")[1].split()[0] for line in summaries] == [
+        "one.jsonl",
+        "two.jsonl",
+    ]
+    assert "gone.jsonl does not exist" in result.output
+    store = Store(url)
+    assert [run.status for run in store.recent_runs(3)][::-1] == ["partial", "failed", "partial"]
+    store.close()
 
 
 @needs_fork

@@ -126,21 +126,18 @@ def _scorer_only(texts: list[str]) -> None:
 def _ingest(
     store: Store, settings: Settings, paths: dict[str, Path], workers: int | None = None
 ) -> int:
-    scorer = Scorer()  # a new scorer: nothing remembered from an earlier round
-    stored = 0
-    for source, path in paths.items():
-        report = pipeline.import_file(
-            store,
-            settings,
-            path,
-            fmt="jsonl",
-            source=source,
-            match=True,
-            scorer=scorer,
-            workers=workers,
-        )
-        stored += report.new + report.duplicates
-    return stored
+    """Import the corpus's files, one per source, as `repmon import` imports several files:
+    one import, whose workers go on from one file to the next."""
+    files = [pipeline.FileToImport(path, "jsonl", source) for source, path in paths.items()]
+    reports = pipeline.import_files(
+        store,
+        settings,
+        files,
+        match=True,
+        scorer=Scorer(),  # a new scorer: nothing remembered from an earlier round
+        workers=workers,
+    )
+    return sum(report.new + report.duplicates for report in reports)
 
 
 def measure_ingest(
@@ -176,7 +173,7 @@ def measure_ingest(
     return {
         "rows": len(texts),
         "distinct_texts": len(set(texts)),
-        "workers": max(pipeline.import_workers(path) for path in paths.values()),
+        "workers": pipeline.import_workers(list(paths.values())),
         "vader_per_s": statistics.median(vader),
         "scorer_per_s": statistics.median(scorer),
         "ingest_per_s": statistics.median(ours),
