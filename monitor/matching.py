@@ -24,8 +24,8 @@ from monitor.quickcheck import QuickPattern
 
 def _fold(text: str) -> str:
     # NFKC turns full-width and stylised letters into plain ones; keep length-preserving
-    # for the common case so spans stay meaningful.
-    return unicodedata.normalize("NFKC", text)
+    # for the common case so spans stay meaningful. ASCII is left as it is.
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
 
 
 def _term_pattern(term: str) -> re.Pattern[str]:

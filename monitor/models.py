@@ -18,7 +18,10 @@ SOURCES_DEMO = ("reddit", "news", "reviews")
 
 def utc(value: datetime) -> datetime:
     """Return `value` as a timezone-aware UTC datetime (naive values are taken as UTC)."""
-    if value.tzinfo is None:
+    zone = value.tzinfo
+    if zone is UTC:
+        return value  # most times already are: nothing to convert
+    if zone is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 

@@ -157,6 +157,8 @@ def _float(value: Any) -> float | None:
 
 
 def _text(value: Any) -> str:
+    if value.__class__ is str:  # the usual case, first
+        return (value.replace("\x00", "") if "\x00" in value else value).strip()
     if value is None or (isinstance(value, float) and value != value):
         return ""
     # NUL first: PostgreSQL cannot store it, and " \x00 x" must trim like " x".
