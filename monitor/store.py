@@ -539,8 +539,7 @@ class Store:
         new: list[PreparedRow] = []
         sighted: list[tuple[PreparedRow, int | PreparedRow]] = []  # (row, id or new row)
         for row in candidates:
-            url = row[_CANONICAL_URL]
-            identifies = len(row[_TITLE]) + len(row[_TEXT]) >= MIN_STORY_TEXT
+            url, identifies = row[_CANONICAL_URL], _text_identifies_story(row)
             original = _same_story(row, url, identifies, by_url, by_hash)
             if original is None:
                 new.append(row)
@@ -680,9 +679,8 @@ class Store:
         published: dict[tuple[str, str], datetime],
     ) -> dict[tuple[str, str], tuple[Any, ...]]:
         """Return the mutable columns of the stored mentions among `by_source` (source ->
-        external ids), as the driver gives
-        them (so they compare with prepared rows), and fill `published` with their
-        publication times."""
+        external ids), as the driver gives them (so they compare with prepared rows), and
+        fill `published` with their publication times."""
         c = mentions.c
         # JSON as its stored text: psycopg would otherwise parse it into objects.
         columns = [
