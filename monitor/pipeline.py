@@ -373,7 +373,8 @@ def import_workers(paths: Path | Sequence[Path], requested: int | None = None) -
         return 1
     if requested is not None:
         return max(1, requested)
-    texts = [p for p in ([paths] if isinstance(paths, Path) else paths) if p.suffix != ".xlsx"]
+    given = [paths] if isinstance(paths, Path) else paths
+    texts = [path for path in given if path.suffix.lower() != ".xlsx"]
     if _lines_up_to(texts, PARALLEL_MIN_LINES) < PARALLEL_MIN_LINES:
         return 1
     return min(MAX_DEFAULT_WORKERS, len(os.sched_getaffinity(0)))

@@ -194,10 +194,16 @@ def test_a_small_file_imports_in_this_process_and_a_large_one_with_workers(
     assert import_workers(just_short) == 1
     assert import_workers(small) == 1
     assert import_workers(tmp_path / "missing.jsonl") == 1
+    sheet = tmp_path / "big.XLSX"  # not lines of text: read in this process, whatever its size
+    sheet.write_bytes(b"{}\n" * pipeline.PARALLEL_MIN_LINES)
+    assert import_workers(sheet) == 1
     if sys.platform.startswith("linux"):
         assert import_workers(large, requested=3) == 3
         cpus = len(os.sched_getaffinity(0))
         assert import_workers(large) == min(cpus, pipeline.MAX_DEFAULT_WORKERS)
+        # Several files count together: 3,999 lines in one and 1 in another are enough.
+        assert import_workers([small, just_short]) == min(cpus, pipeline.MAX_DEFAULT_WORKERS)
+        assert import_workers([just_short, sheet]) == 1
     else:
         assert import_workers(large, requested=3) == import_workers(large) == 1
 
