@@ -1355,8 +1355,9 @@ def _fit_id(value: str) -> str:
 def _prepared_row(
     mention: Mention, moment: Callable[[datetime], Any], day: Callable[[Any], Any]
 ) -> PreparedRow:
-    """Return a mention's values in PREPARED_COLUMNS order, fitted to the columns; `moment`
-    converts a time for the driver and `day` gives published_day from the converted time."""
+    """Return a mention's values in WRITE_COLUMNS order (the table's), fitted to the columns;
+    `moment` converts a time for the driver and `day` gives published_day from the converted
+    time. Rows written and read back, every column, hold this order (test_properties)."""
     if mention.label is None or mention.compound is None:
         raise ValueError(
             f"mention {mention.source}:{mention.external_id} reached the store unscored"
@@ -1386,34 +1387,6 @@ def _prepared_row(
         mention.content_hash,
         _json_text(mention.extra),
     )
-
-
-# The columns of _prepared_row's values, in its order: the write statement's (checked below).
-PREPARED_COLUMNS = (
-    "source",
-    "external_id",
-    "url",
-    "canonical_url",
-    "author",
-    "title",
-    "text",
-    "published_at",
-    "published_day",
-    "collected_at",
-    "updated_at",
-    "score",
-    "comments",
-    "rating",
-    "followers",
-    "engagement",
-    "compound",
-    "label",
-    "topics",
-    "content_hash",
-    "extra",
-)
-if PREPARED_COLUMNS != WRITE_COLUMNS:
-    raise RuntimeError("_prepared_row's values are not in WRITE_COLUMNS order")  # a bug of ours
 
 
 # The day of a time as SQLite stores it ("2026-06-03 00:55:17.000000").

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -291,20 +292,26 @@ def test_a_file_that_cannot_be_read_does_not_stop_the_others(
     assert runs["import:forum"].new == reports[0].new and runs["import:reviews"].new > 0
 
 
-def test_cli_imports_several_files_and_names_the_one_it_cannot_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], Any]:
+    """Return a runner of `repmon` commands in `tmp_path`, with no config of the machine's."""
     from click.testing import CliRunner
 
     from monitor.cli import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+    return lambda args: CliRunner().invoke(main, args)
+
+
+def test_cli_imports_several_files_and_names_the_one_it_cannot_read(
+    tmp_path: Path, run_cli: Callable[[list[str]], Any]
+) -> None:
     one = _write(_rows(seed=11), tmp_path / "one.jsonl", "jsonl")
     two = _write(_rows(seed=12), tmp_path / "two.jsonl", "jsonl")
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     args = ["--database", url, "import", "--format", "jsonl", "--source", "forum"]
-    result = CliRunner().invoke(main, [*args, str(one), str(tmp_path / "gone.jsonl"), str(two)])
+    result = run_cli([*args, str(one), str(tmp_path / "gone.jsonl"), str(two)])
 
     assert result.exit_code == 1
     summaries = [line for line in result.output.splitlines() if " rows from " in line]
@@ -320,24 +327,18 @@ def test_cli_imports_several_files_and_names_the_one_it_cannot_read(
 
 @needs_fork
 def test_cli_import_takes_a_number_of_workers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, run_cli: Callable[[list[str]], Any]
 ) -> None:
-    from click.testing import CliRunner
-
-    from monitor.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
     path = _write(_rows(seed=8), tmp_path / "forum.jsonl", "jsonl")
     summaries = []
     for workers in ("1", "2"):
         url = f"sqlite:///{tmp_path / f'w{workers}.db'}"
         args = ["--database", url, "import", str(path), "--format", "jsonl", "--source", "forum"]
-        result = CliRunner().invoke(main, [*args, "--workers", workers])
+        result = run_cli([*args, "--workers", workers])
         assert result.exit_code == 0, result.output
         summaries.append([line for line in result.output.splitlines() if " rows from " in line])
     assert summaries[0] == summaries[1] and summaries[0]
-    refused = CliRunner().invoke(main, ["import", str(path), "--workers", "0"])
+    refused = run_cli(["import", str(path), "--workers", "0"])
     assert refused.exit_code == 2 and "--workers" in refused.output
 
 
