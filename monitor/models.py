@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 Label = Literal["negative", "neutral", "positive"]
@@ -51,6 +52,7 @@ def normalise_text(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", folded).split())
 
 
+@lru_cache(maxsize=1 << 14)  # reposts and cross-posts repeat recent texts: each is hashed once
 def content_hash(title: str, text: str) -> str:
     """Return a short stable hash of a mention's normalised title and text."""
     key = normalise_text(f"{title} {text}")

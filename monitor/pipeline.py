@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -272,8 +273,9 @@ class _ChunkMaker:
     ) -> None:
         """`readers` holds, for each file, how to parse an item (None: items are records
         already) and how to convert a record."""
-        self.store, self.readers = store, readers
-        self.matcher, self.scorer = matcher, scorer
+        self.store, self.readers, self.scorer = store, readers, scorer
+        # Reposts and cross-posts repeat recent texts: each is matched once.
+        self.names_brand = None if matcher is None else lru_cache(1 << 14)(matcher.matches)
 
     def __call__(self, job: _Job) -> _Chunk:
         """Make the chunk of a job: a file's place in the import and items read from it."""
@@ -291,7 +293,7 @@ class _ChunkMaker:
             except ValueError as reason:
                 chunk.problems.append((record.line, str(reason)))
                 continue
-            if self.matcher is not None and not self.matcher.matches(mention.full_text):
+            if self.names_brand is not None and not self.names_brand(mention.full_text):
                 chunk.skipped += 1
                 continue
             kept.append(mention)

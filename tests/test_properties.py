@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from monitor.collectors.importers import EARLIEST, parse_time
+from monitor.collectors.importers import EARLIEST, _json_loads, parse_time
 from monitor.config import BrandConfig, Settings
 from monitor.matching import BrandMatcher, search_query
 from monitor.models import content_hash, normalise_text, safe_http_url, utc
@@ -520,3 +520,42 @@ def test_ascii_texts_fold_as_any_other_text(ascii_text: str, other: str) -> None
     assert normalise_text(ascii_text) == _normalised_the_long_way(ascii_text)
     assert normalise_text(ascii_text + other) == _normalised_the_long_way(ascii_text + other)
     assert content_hash("", ascii_text) == content_hash(ascii_text, "")
+
+
+# -- JSON lines -------------------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()  # unbounded: wider than 64 bits too
+    | st.floats()  # NaN and infinities too, which json.dumps writes and json.loads reads
+    | st.text(st.characters()),  # lone surrogates too, written as \ud800 escapes
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+# Numbers as anyone may write them: long digits, long fractions, subnormal and huge exponents.
+NUMBER_LITERALS = st.from_regex(
+    r"-?(0|[1-9][0-9]{0,40})(\.[0-9]{1,40})?([eE][+-]?[0-9]{1,3})?", fullmatch=True
+)
+
+
+@PROPERTY
+@given(JSON_VALUES, st.booleans())
+@example({"id": 123456789012345678901234567890}, True)  # past 64 bits: orjson gives a float
+@example({"n": float("nan")}, True)  # orjson refuses NaN
+@example({"t": "\ud83d"}, True)  # half an emoji
+def test_a_json_line_reads_as_json_loads_reads_it(value: Any, ascii_only: bool) -> None:
+    # Lines are read by orjson where it agrees with json.loads; where it does not, json.loads
+    # reads them. Either way a line must give exactly what json.loads gives.
+    line = json.dumps(value, ensure_ascii=ascii_only)
+    assert repr(_json_loads(line)) == repr(json.loads(line))
+
+
+@PROPERTY
+@given(NUMBER_LITERALS)
+@example("18446744073709551616")  # 2**64
+@example("-9223372036854775809")  # one below the smallest 64-bit integer
+@example("2.4703282292062328e-324")  # half the smallest subnormal, rounded up
+def test_a_json_number_reads_as_json_loads_reads_it(literal: str) -> None:
+    line = f'{{"n": {literal}, "list": [{literal}]}}'
+    assert repr(_json_loads(line)) == repr(json.loads(line))

@@ -26,10 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 from dateutil import parser as date_parser
 
-from monitor.models import Mention, content_hash, safe_http_url
+from monitor.models import Mention, content_hash, safe_http_url, utc
 
 FIELDS = (
     "external_id", "text", "title", "author", "url", "published_at", "score", "comments",
@@ -80,6 +81,14 @@ def parse_time(value: Any) -> datetime:
     "Wed Jan 01 11:00:54 +0000 2014". Naive times are taken as UTC. A text without a year,
     month or day ("14 May", "10:30") is refused rather than completed from today's date.
     """
+    if value.__class__ is str and value[4:5] == "-":  # ISO 8601 as exports write it, first
+        try:
+            parsed = utc(datetime.fromisoformat(value))
+        except (ValueError, OverflowError):
+            pass  # spaces around it, out of range, ...: read below, where errors are worded
+        else:
+            if parsed >= EARLIEST:
+                return parsed
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
     is_numeric_text = isinstance(value, str) and value.strip().replace(".", "", 1).isdigit()
     try:
@@ -300,7 +309,7 @@ def parse_line(numbered: tuple[int, str]) -> Record:
     """Return the record of one line from read_lines, or one holding why it is unreadable."""
     number, line = numbered
     try:
-        data = json.loads(line)
+        data = _json_loads(line)
     except json.JSONDecodeError as exc:
         return Record(number, {"__error__": f"not JSON ({exc.msg} at column {exc.colno})"})
     if not isinstance(data, dict):
@@ -308,6 +317,41 @@ def parse_line(numbered: tuple[int, str]) -> Record:
     if "\\u" in line:  # an escape may spell half a character (a tweet cut mid-emoji)
         data = _whole_characters(data)
     return Record(number, data)
+
+
+def _json_loads(line: str) -> Any:
+    """Return what json.loads returns for `line`, or raise what it raises.
+
+    orjson reads a line several times faster, and gives the same values for everything
+    json.loads reads, with three exceptions, where json.loads is asked instead: what orjson
+    refuses (NaN and Infinity, lone surrogates, a byte-order mark) and integers too wide for
+    64 bits, which orjson reads as floats where json.loads keeps them exact.
+    """
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+    return json.loads(line) if _holds_huge_float(data) else data
+
+
+# Floats from here outwards may be integers orjson could not hold in 64 bits.
+_HUGE = float(2**63)
+
+
+def _holds_huge_float(value: Any) -> bool:
+    kind = value.__class__
+    if kind is float:
+        return not -_HUGE < value < _HUGE
+    if kind is not dict and kind is not list:
+        return False
+    for item in value.values() if kind is dict else value:
+        kind = item.__class__
+        if kind is float:
+            if not -_HUGE < item < _HUGE:
+                return True
+        elif (kind is dict or kind is list) and _holds_huge_float(item):
+            return True
+    return False
 
 
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
