@@ -78,10 +78,14 @@ def literals_of(pattern: re.Pattern[str]) -> frozenset[str] | None:
         parsed = _parse.parse(pattern.pattern, pattern.flags)
     except Exception:  # an unfamiliar construct: no shortcut, the pattern just runs
         return None
+    return _literals_of_parsed(parsed, bool(pattern.flags & re.IGNORECASE))
+
+
+def _literals_of_parsed(parsed: Any, ignore_case: bool) -> frozenset[str] | None:
     literals = _required(parsed)
     if literals is None:
         return None
-    if pattern.flags & re.IGNORECASE:
+    if ignore_case:
         if not all(s.isascii() for s in literals):
             return None
         literals = frozenset(s.lower() for s in literals)
@@ -199,16 +203,21 @@ class WordStartIndex:
             compiled = re.compile(rf"(?<!\w)(?:{expression})(?!\w)", re.IGNORECASE)
             self._full.setdefault(name, []).append(compiled)
             try:
-                starts = _starts(_parse.parse(expression, re.IGNORECASE))
+                parsed = _parse.parse(expression, re.IGNORECASE)
             except Exception:  # unfamiliar syntax: searched in full
-                starts = None
+                self._always.append((name, compiled))
+                continue
+            starts = _starts(parsed)
             usable = starts is not None and all(
                 s and s.isascii() and (s[0].isalnum() or s[0] == "_") for s in starts
             )
             if not usable or starts is None:
                 self._always.append((name, compiled))
                 continue
-            literals = tuple(sorted(literals_of(compiled) or {""}))  # "" is in every text
+            # What every match of the expression holds, every match of `compiled` holds: the
+            # look-arounds around it add no text.
+            found = _literals_of_parsed(parsed, ignore_case=True)
+            literals = tuple(sorted(found or {""}))  # "" is in every text
             for key in {k for start in starts for k in _keys_for(start.lower())}:
                 self._by_key.setdefault(key, []).append((name, literals, compiled))
 
