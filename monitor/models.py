@@ -52,11 +52,22 @@ def normalise_text(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", folded).split())
 
 
-@lru_cache(maxsize=1 << 14)  # reposts and cross-posts repeat recent texts: each is hashed once
 def content_hash(title: str, text: str) -> str:
     """Return a short stable hash of a mention's normalised title and text."""
+    if len(title) + len(text) <= REMEMBERED_HASH_CHARS:
+        return _remembered_hash(title, text)
+    return _hash(title, text)
+
+
+def _hash(title: str, text: str) -> str:
     key = normalise_text(f"{title} {text}")
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+# Reposts and cross-posts repeat recent texts, mostly short ones: each is hashed once. Only
+# short texts are kept, so what is remembered stays a few megabytes in a long-lived process.
+REMEMBERED_HASH_CHARS = 2000
+_remembered_hash = lru_cache(maxsize=1 << 14)(_hash)
 
 
 @dataclass(slots=True)
