@@ -171,6 +171,10 @@ class Scorer:
         self._topic_ids = tuple(t.id for t in self.lexicon.topics)
         self._memo: dict[tuple[str, float | None], tuple[float, Label, tuple[str, ...]]] = {}
 
+    def forget(self) -> None:
+        """Forget the scores remembered so far (the next texts are scored afresh)."""
+        self._memo.clear()
+
     @property
     def version(self) -> str:
         """Return the scorer's identity for provenance: VADER's version and the lexicon's."""

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from monitor import pipeline
 from monitor.bench import corpus, growth
+from monitor.bench.passes import STEPS, run_passes
 from monitor.bench.run import TARGETS, bench_settings, render
 from monitor.cli import main
 from monitor.models import MentionQuery
@@ -88,3 +89,11 @@ def test_the_corpus_is_deterministic_and_shaped_like_a_breach(tmp_path: Path) ->
     per_day_after = store.count_mentions(after) / (corpus.DAYS - corpus.DISCLOSURE_DAY)
     assert per_day_after > 2 * per_day_before
     assert share["after"] > share["before"] + 0.1
+
+
+def test_the_passes_for_counting_instructions_run_every_step(tmp_path: Path) -> None:
+    # The workers' step and the writer's handle the same rows: every generated row that
+    # names the brand (a few are off-topic), however the chunks are shared between makers.
+    handled = {step: run_passes(step, 2, 400, 0.5, tmp_path / step) for step in STEPS}
+    assert handled["vader"] == 400
+    assert 0.9 * 400 < handled["workers"] == handled["writer"] < 400
