@@ -3,18 +3,21 @@ docs/performance.md, measured at 1,000,000 mentions, never asserted here)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from monitor import pipeline
-from monitor.bench import corpus, growth
+from monitor.bench import browser, corpus, growth
 from monitor.bench.passes import STEPS, run_passes
-from monitor.bench.run import TARGETS, bench_settings, render
+from monitor.bench.run import TARGETS, BenchError, bench_settings, render
 from monitor.cli import main
 from monitor.models import MentionQuery
 from monitor.store import Store
+from tests.conftest import CHROMIUM, require
 
 
 def _bench(*args: str) -> dict:
@@ -34,6 +37,10 @@ def _check(figures: dict) -> None:
     assert all(figures["ingest_parts"][f"{step}_us"] > 0 for step in steps)
     assert figures["ingest_unique"]["ingest_one_process_per_s"] > 0
     assert figures["ingest_unique"]["workers"] >= 1 and figures["ingest_one_process_ratio"] > 0
+    scaling = figures["cpu_scaling"]
+    # A gain was measured, and not far beyond the ideal (noise can lift it a little).
+    assert scaling["processes"] >= 1 and 0 < scaling["gain"] <= 1.5 * scaling["processes"]
+    assert "processes at once" in render(figures)
     reposted = figures["ingest_duplicates"]
     assert reposted["distinct_texts"] < 0.75 * reposted["rows"]
     collection = figures["collection"]
@@ -97,3 +104,43 @@ def test_the_passes_for_counting_instructions_run_every_step(tmp_path: Path) -> 
     handled = {step: run_passes(step, 2, 400, 0.5, tmp_path / step) for step in STEPS}
     assert handled["vader"] == 400
     assert 0.9 * 400 < handled["workers"] == handled["writer"] < 400
+
+
+def _built_database(folder: Path, rows: int) -> str:
+    """Import a corpus of `rows` mentions as `repmon bench` builds its database; return its URL."""
+    url = f"sqlite:///{folder / 'bench.db'}"
+    paths = corpus.write(corpus.CorpusSpec(rows), folder / "corpus")
+    files = [pipeline.FileToImport(path, "jsonl", source) for source, path in paths.items()]
+    store = Store(url)
+    try:
+        pipeline.import_files(store, bench_settings(url), files, match=True)
+    finally:
+        store.close()
+    return url
+
+
+@pytest.mark.browser
+def test_browser_bench_times_the_dashboard_on_a_built_database(tmp_path: Path) -> None:
+    require(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM}")
+    require(importlib.util.find_spec("playwright"), "playwright is not installed")
+    url = _built_database(tmp_path, 1500)
+    shot = tmp_path / "overview.png"
+    # measure() waits for the KPI cards, the worst mentions and the Mentions page's row
+    # count, and raises if the page shows an error.
+    figures = browser.measure(url, loads=2, chromium=CHROMIUM, screenshot=shot)
+    store = Store(url)
+    try:
+        assert figures["mentions"] == store.count_mentions() > 1000
+    finally:
+        store.close()
+    assert figures["cold_s"] > 0 and figures["mentions_page_median_s"] > 0
+    assert 0 < figures["reload_min_s"] <= figures["reload_median_s"] <= figures["reload_max_s"]
+    assert shot.stat().st_size > 50_000
+    assert "loaded again" in browser.render(figures)
+
+
+def test_browser_bench_refuses_an_empty_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    Store(url).close()
+    with pytest.raises(BenchError, match="holds no mentions"):
+        browser.measure(url, chromium=Path("/bin/sh"))  # checked before any browser starts

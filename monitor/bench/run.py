@@ -8,6 +8,7 @@ why is in docs/performance.md.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import statistics
 import subprocess
@@ -115,6 +116,60 @@ def _vader_only(texts: list[str]) -> None:
     vader = SentimentIntensityAnalyzer()
     for text in texts:
         vader.polarity_scores(text)
+
+
+def _vader_span(texts: list[str]) -> tuple[float, float]:
+    started = time.perf_counter()  # CLOCK_MONOTONIC on Linux: one clock for every process
+    _vader_only(texts)
+    return started, time.perf_counter()
+
+
+def _vader_in_child(texts: list[str], start: Any, spans: Any) -> None:
+    start.wait()
+    spans.put(_vader_span(texts))
+
+
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def measure_cpus(texts: list[str], processes: int) -> dict[str, float]:
+    """Return how much plain VADER work `processes` processes do at once, as a multiple of
+    one process alone (ideal: `processes`), interleaved over ROUNDS rounds.
+
+    It is what this machine's CPUs can give a parallel import: on shared or virtual CPUs
+    the gain can be well under the number of CPUs, and the ingest ratios, which compare an
+    import on every CPU with VADER on one, move with it.
+    """
+    if processes < 2 or not sys.platform.startswith("linux"):
+        return {"processes": 1, "gain": 1.0}
+    context = mp.get_context("fork")
+    gains, alone_s, together_s = [], [], []
+    for _ in range(ROUNDS):
+        started, ended = _vader_span(texts)
+        alone = ended - started
+        start, spans = context.Barrier(processes), context.Queue()
+        children = [
+            context.Process(target=_vader_in_child, args=(texts, start, spans))
+            for _ in range(processes)
+        ]
+        for child in children:
+            child.start()
+        found = [spans.get(timeout=600) for _ in children]
+        for child in children:
+            child.join()
+        together = max(end for _, end in found) - min(begin for begin, _ in found)
+        alone_s.append(alone)
+        together_s.append(together)
+        gains.append(processes * alone / together)
+    return {
+        "processes": processes,
+        "alone_s": statistics.median(alone_s),
+        "together_s": statistics.median(together_s),
+        "gain": statistics.median(gains),
+    }
 
 
 def _scorer_only(texts: list[str]) -> None:
@@ -386,6 +441,12 @@ def run(
         figures["ingest_one_process_ratio"] = (
             unique["ingest_one_process_per_s"] / unique["vader_per_s"]
         )
+        # As many processes as an import keeps busy: its workers and the writer.
+        processes = min(_usable_cpus(), pipeline.MAX_DEFAULT_WORKERS + 1)
+        say(f"CPUs: plain VADER in {processes} processes at once, against one")
+        figures["cpu_scaling"] = measure_cpus(
+            list(corpus.texts(corpus.write(corpus.CorpusSpec(sample), work / "cpus"))), processes
+        )
         say("ingest, step by step: reading and matching, scoring, preparing, writing")
         figures["ingest_parts"] = measure_parts(
             corpus.CorpusSpec(sample, cross_posted=0.0), work / "parts", databases, settings
@@ -478,6 +539,11 @@ def render(figures: dict[str, Any]) -> str:
         " / ".join(f"{parts[f'{step}_us']:.0f}" for step in steps),
     )
     row("  plain VADER per text (us)", f"{parts['vader_us']:.0f}")
+    processes = figures["cpu_scaling"]["processes"]
+    row(
+        f"CPUs: plain VADER, {processes} processes at once / one (ideal {processes})",
+        f"{figures['cpu_scaling']['gain']:.2f}x",
+    )
     row("ingest, half reposts (mentions/s)", f"{duplicated['ingest_per_s']:,.0f}")
     row("  plain VADER, same texts (texts/s)", f"{duplicated['vader_per_s']:,.0f}")
     row("  ratio", f"{figures['ingest_duplicates_ratio']:.2f}x", "ingest_duplicates_ratio")
