@@ -59,6 +59,17 @@ def test_bench_runs_on_sqlite_and_prints_json() -> None:
     _check(figures)
 
 
+def test_bench_runs_in_a_given_sqlite_file_and_leaves_its_data_there(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    figures = _bench("--json", "--database", url)
+    assert figures["database"] == "sqlite"
+    store = Store(url)  # the built database, for python -m monitor.bench.browser
+    try:
+        assert store.count_mentions() == figures["build"]["stored_mentions"] > 0
+    finally:
+        store.close()
+
+
 def test_bench_runs_on_postgresql(postgres_url: str) -> None:
     figures = _bench("--json", "--database", postgres_url)
     assert figures["database"] == "postgresql"

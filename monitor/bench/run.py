@@ -417,7 +417,7 @@ def run(
         settings = bench_settings(database_url or "sqlite://")
         figures: dict[str, Any] = {
             "mentions": mentions,
-            "database": "postgresql" if database_url else "sqlite",
+            "database": _backend(database_url or "sqlite://"),
             "python": sys.version.split()[0],
             "cpus": os.cpu_count(),
         }
@@ -498,6 +498,12 @@ def run(
         for name, (op, limit) in TARGETS.items()
     }
     return figures
+
+
+def _backend(url: str) -> str:
+    """Return "sqlite" or "postgresql" (for postgres:// too), as the figures name them."""
+    name = sa.engine.make_url(url).get_backend_name()
+    return "postgresql" if name == "postgres" else name
 
 
 def _meets(value: float, op: str, limit: float) -> bool:
