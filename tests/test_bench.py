@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from click.testing import CliRunner
 
 from monitor import pipeline
 from monitor.bench import browser, corpus, growth
+from monitor.bench import run as bench_run
 from monitor.bench.passes import STEPS, run_passes
 from monitor.bench.run import TARGETS, BenchError, bench_settings, render
 from monitor.cli import main
@@ -57,6 +60,18 @@ def test_bench_runs_on_sqlite_and_prints_json() -> None:
     figures = _bench("--json")
     assert figures["database"] == "sqlite"
     _check(figures)
+
+
+def test_cpu_scaling_stops_at_once_when_a_process_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each child dies before the barrier, as one killed by the OOM killer would.
+    monkeypatch.setattr(bench_run, "_vader_in_child", lambda *_: os._exit(3))
+    # Seen from the exit codes, not after the deadline: with an hour's deadline the
+    # benchmark still stops well within a minute.
+    monkeypatch.setattr(bench_run, "CHILD_TIMEOUT", 3600)
+    started = time.monotonic()
+    with pytest.raises(BenchError, match=r"did not finish \(exit codes \[3"):
+        bench_run.measure_cpus(["a terrible breach"] * 10, 2)
+    assert time.monotonic() - started < 60
 
 
 def test_bench_runs_in_a_given_sqlite_file_and_leaves_its_data_there(tmp_path: Path) -> None:
@@ -150,8 +165,13 @@ def test_browser_bench_times_the_dashboard_on_a_built_database(tmp_path: Path) -
     assert "loaded again" in browser.render(figures)
 
 
-def test_browser_bench_refuses_an_empty_database(tmp_path: Path) -> None:
+def test_browser_bench_refuses_an_empty_or_missing_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     Store(url).close()
+    # Both are checked before any browser starts.
     with pytest.raises(BenchError, match="holds no mentions"):
-        browser.measure(url, chromium=Path("/bin/sh"))  # checked before any browser starts
+        browser.measure(url, chromium=Path("/bin/sh"))
+    missing = tmp_path / "typo.db"
+    with pytest.raises(BenchError, match="no SQLite database at"):
+        browser.measure(f"sqlite:///{missing}", chromium=Path("/bin/sh"))
+    assert not missing.exists()

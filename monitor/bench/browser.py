@@ -34,6 +34,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from monitor.bench.run import BenchError, bench_settings
 from monitor.store import Store, redact_url
 
@@ -178,6 +180,9 @@ def measure(
 ) -> dict[str, Any]:
     """Return the seconds a person waits for the Overview (cold, then `loads` reloads) and
     for the Mentions page, on the dashboard serving `database_url`."""
+    given = sa.engine.make_url(database_url)
+    if given.get_backend_name() == "sqlite" and not Path(given.database or "").is_file():
+        raise BenchError(f"no SQLite database at {given.database!r}: give the path of a built one.")
     store = Store(database_url)
     try:
         stored = store.count_mentions()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import queue
 import statistics
 import subprocess
 import sys
@@ -118,6 +119,9 @@ def _vader_only(texts: list[str]) -> None:
         vader.polarity_scores(text)
 
 
+CHILD_TIMEOUT = 120  # seconds; plain VADER over the ingest sample takes one or two
+
+
 def _vader_span(texts: list[str]) -> tuple[float, float]:
     started = time.perf_counter()  # CLOCK_MONOTONIC on Linux: one clock for every process
     _vader_only(texts)
@@ -127,6 +131,23 @@ def _vader_span(texts: list[str]) -> tuple[float, float]:
 def _vader_in_child(texts: list[str], start: Any, spans: Any) -> None:
     start.wait()
     spans.put(_vader_span(texts))
+
+
+def _spans_of(children: list[Any], spans: Any) -> list[tuple[float, float]]:
+    """Return each child's (start, end) from `spans`; raise BenchError if one fails."""
+    found: list[tuple[float, float]] = []
+    deadline = time.monotonic() + CHILD_TIMEOUT
+    while len(found) < len(children):
+        try:
+            found.append(spans.get(timeout=1))
+        except queue.Empty:
+            failed = [child.exitcode for child in children if child.exitcode not in (None, 0)]
+            if failed or time.monotonic() > deadline:
+                raise BenchError(
+                    "plain VADER in several processes at once did not finish "
+                    f"(exit codes {[child.exitcode for child in children]})"
+                ) from None
+    return found
 
 
 def _usable_cpus() -> int:
@@ -150,16 +171,24 @@ def measure_cpus(texts: list[str], processes: int) -> dict[str, float]:
     for _ in range(ROUNDS):
         started, ended = _vader_span(texts)
         alone = ended - started
-        start, spans = context.Barrier(processes), context.Queue()
+        start, spans = context.Barrier(processes, timeout=CHILD_TIMEOUT), context.Queue()
         children = [
             context.Process(target=_vader_in_child, args=(texts, start, spans))
             for _ in range(processes)
         ]
-        for child in children:
-            child.start()
-        found = [spans.get(timeout=600) for _ in children]
-        for child in children:
-            child.join()
+        try:
+            for child in children:
+                child.start()
+            found = _spans_of(children, spans)
+        except BaseException:
+            for child in children:
+                if child.pid is not None:  # a failed child leaves the others at the barrier
+                    child.terminate()
+            raise
+        finally:
+            for child in children:
+                if child.pid is not None:
+                    child.join()
         together = max(end for _, end in found) - min(begin for begin, _ in found)
         alone_s.append(alone)
         together_s.append(together)
@@ -445,7 +474,13 @@ def run(
         processes = min(_usable_cpus(), pipeline.MAX_DEFAULT_WORKERS + 1)
         say(f"CPUs: plain VADER in {processes} processes at once, against one")
         figures["cpu_scaling"] = measure_cpus(
-            list(corpus.texts(corpus.write(corpus.CorpusSpec(sample), work / "cpus"))), processes
+            # The unique-texts ingest sample again (the corpus is deterministic).
+            list(
+                corpus.texts(
+                    corpus.write(corpus.CorpusSpec(sample, cross_posted=0.0), work / "cpus")
+                )
+            ),
+            processes,
         )
         say("ingest, step by step: reading and matching, scoring, preparing, writing")
         figures["ingest_parts"] = measure_parts(
