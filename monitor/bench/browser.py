@@ -194,6 +194,7 @@ def measure(
             "repmon bench --mentions 1000000 --database sqlite:///bench-1m.db"
         )
     try:
+        from playwright.sync_api import Error as BrowserError
         from playwright.sync_api import sync_playwright
     except ImportError as missing:
         raise BenchError(
@@ -223,6 +224,12 @@ def measure(
                 context.close()
                 if screenshot is not None:
                     _screenshot(browser, url, screenshot)
+            except BrowserError as failure:  # a wait timed out, or the browser went away
+                log = (folder / "streamlit.log").read_text(errors="replace")[-2000:]
+                raise BenchError(
+                    f"the dashboard did not show what was waited for: {failure}\n"
+                    f"The server's last output:\n{log}"
+                ) from failure
             finally:
                 browser.close()
     reloads = [overview for overview, _ in warm]
