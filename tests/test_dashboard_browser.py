@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from monitor import briefing
 from monitor.models import MentionQuery
 from monitor.store import Store
 from tests.conftest import CHROMIUM, require
@@ -28,13 +29,7 @@ pytestmark = pytest.mark.browser
 
 KPI_LABELS = ["Mentions per day", "Mean sentiment", "Share negative", "Net sentiment"]
 FIRST_RENDER_MS = 120_000  # the first load builds the demo before anything is drawn
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-]
+CHROMIUM_ARGS = list(briefing.CHROMIUM_ARGS)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ waits for:
   page's scripts and the server its query results), the same way;
 - a switch to the Mentions page, until its table's CSV button shows the row count.
 
-Needs Playwright (`pip install -e ".[test]"`) and a Chromium (`/usr/bin/chromium`, or
-`--chromium PATH`, or $REPMON_CHROMIUM); Playwright's own browser download is not needed.
+Needs Playwright (`pip install -e ".[test]"`) and a Chromium (`--chromium PATH`, or
+$REPMON_CHROMIUM, or one installed, as for the PDF briefing); Playwright's own browser
+download is not needed.
 """
 
 from __future__ import annotations
@@ -37,17 +38,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from monitor.bench.run import BenchError, bench_settings
+from monitor.briefing import CHROMIUM_ARGS, BriefingError, find_chromium
 from monitor.store import Store, redact_url
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
-DEFAULT_CHROMIUM = Path(os.environ.get("REPMON_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-]
 STARTUP_SECONDS = 60
 PAGE_TIMEOUT_MS = 180_000  # a first load on a cold machine; a wait this long is a failure
 
@@ -175,7 +169,7 @@ def measure(
     database_url: str,
     *,
     loads: int = 5,
-    chromium: Path = DEFAULT_CHROMIUM,
+    chromium: Path | None = None,
     screenshot: Path | None = None,
 ) -> dict[str, Any]:
     """Return the seconds a person waits for the Overview (cold, then `loads` reloads) and
@@ -201,8 +195,10 @@ def measure(
             'Playwright is not installed: pip install -e ".[test]" (the browser is Chromium '
             "from your system, not Playwright's download)."
         ) from missing
-    if not chromium.exists():
-        raise BenchError(f"no Chromium at {chromium}: install it, or give --chromium PATH.")
+    try:  # the one the PDF briefing prints with: --chromium, $REPMON_CHROMIUM, or installed
+        browser_path = find_chromium(chromium)
+    except BriefingError as missing:
+        raise BenchError(str(missing)) from missing
     with tempfile.TemporaryDirectory(prefix="repmon-browser-") as scratch:
         folder = Path(scratch)
         (folder / "monitor.toml").write_text(config_text(), encoding="utf-8")
@@ -212,7 +208,9 @@ def measure(
             streamlit_server(folder, env, folder / "streamlit.log") as url,
             sync_playwright() as playwright,
         ):
-            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(
+                executable_path=str(browser_path), args=list(CHROMIUM_ARGS)
+            )
             try:
                 # One browser session, as a person's: its cache holds the dashboard's scripts
                 # after the first load, and each load starts a new session of the dashboard,
@@ -267,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("database_url", help="the database to serve, e.g. sqlite:///bench-1m.db")
     parser.add_argument("--loads", type=int, default=5, help="reloads to time (default 5)")
-    parser.add_argument("--chromium", type=Path, default=DEFAULT_CHROMIUM)
+    parser.add_argument("--chromium", type=Path, help="default: $REPMON_CHROMIUM, or installed")
     parser.add_argument("--screenshot", type=Path, help="save the Overview as a PNG here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
