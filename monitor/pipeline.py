@@ -428,6 +428,9 @@ def _made_chunks(
                 pending.append(pool.submit(_make_in_worker, job))
             if len(pending) >= IN_FLIGHT * workers:
                 yield pending.popleft().result()
+        # Every job is queued: workers exit as soon as they have made their last chunk,
+        # while the last rows are written, instead of after.
+        pool.shutdown(wait=False)
         while pending:
             yield pending.popleft().result()
     finally:

@@ -158,9 +158,9 @@ def _starts(items: Any) -> frozenset[str] | None:
 KEY = 3  # how many leading characters of a word the index looks up
 # ASCII word characters (re's \w) after lowering; every other ASCII character separates words.
 _WORD_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
-_TO_WORDS = str.maketrans(
-    {chr(c): (chr(c).lower() if chr(c).lower() in _WORD_CHARS else " ") for c in range(128)}
-)
+_TO_WORDS = bytes(
+    ord(chr(c).lower()) if chr(c).lower() in _WORD_CHARS else ord(" ") for c in range(128)
+) + bytes(range(128, 256))  # only ASCII text is translated: the rest is never looked up
 
 
 def _keys_for(start: str) -> list[str]:
@@ -197,7 +197,9 @@ class WordStartIndex:
         self._full: dict[str, list[re.Pattern[str]]] = {}
         # A word's first KEY letters (the whole word if shorter) -> what to try there: a
         # pattern's name, the literals one of which every match holds (lowered), the pattern.
-        self._by_key: dict[str, list[tuple[str, tuple[str, ...], re.Pattern[str]]]] = {}
+        # Keys are bytes: an ASCII text's words are found by a bytes translation, which is
+        # several times faster than the same translation of a str.
+        self._by_key: dict[bytes, list[tuple[str, tuple[str, ...], re.Pattern[str]]]] = {}
         self._always: list[tuple[str, re.Pattern[str]]] = []
         for name, expression in entries:
             compiled = re.compile(rf"(?<!\w)(?:{expression})(?!\w)", re.IGNORECASE)
@@ -219,7 +221,7 @@ class WordStartIndex:
             found = _literals_of_parsed(parsed, ignore_case=True)
             literals = tuple(sorted(found or {""}))  # "" is in every text
             for key in {k for start in starts for k in _keys_for(start.lower())}:
-                self._by_key.setdefault(key, []).append((name, literals, compiled))
+                self._by_key.setdefault(key.encode(), []).append((name, literals, compiled))
 
     def found(self, text: str) -> set[str]:
         """Return the names of the patterns that match somewhere in `text`."""
@@ -228,7 +230,7 @@ class WordStartIndex:
                 n for n, patterns in self._full.items() if any(p.search(text) for p in patterns)
             }
         hits = {name for name, pattern in self._always if pattern.search(text)}
-        prefixes = {word[:KEY] for word in text.translate(_TO_WORDS).split()}
+        prefixes = {word[:KEY] for word in text.encode().translate(_TO_WORDS).split()}
         lowered = text.lower()
         by_key = self._by_key
         for key in prefixes & by_key.keys():

@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib.metadata import version as package_version
 from pathlib import Path
 
@@ -121,7 +121,9 @@ _NEVER = re.compile(r"(?!)")  # matches nothing: stands in for a rule the lexico
 
 
 # Names in the word index for the lexicon's rules; topic ids cannot start with a space.
-_INFORMATIONAL, _HARM, _PRAISE, _PHRASES = " informational", " harm", " praise", " phrases"
+_INFORMATIONAL, _HARM, _PRAISE = " informational", " harm", " praise"
+# Each phrase is indexed on its own, so a rewrite need only look for the phrases a text holds.
+_PHRASE = " phrase "
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +141,29 @@ class _QuickLexicon:
             (_INFORMATIONAL, lexicon.informational_terms),
             (_HARM, lexicon.harm_terms),
             (_PRAISE, lexicon.praise_terms),
-            (_PHRASES, lexicon.phrases),
         ):
             entries += [(name, re.escape(word)) for word in words]
+        entries += [(_PHRASE + phrase, re.escape(phrase)) for phrase in lexicon.phrases]
         return cls(
             words=WordStartIndex(entries),
             informational_cue=QuickPattern.of(lexicon.informational_cue or _NEVER),
         )
+
+
+@lru_cache(maxsize=1 << 10)
+def _phrases_pattern(names: frozenset[str]) -> re.Pattern[str]:
+    """Return the pattern that rewrites the indexed phrases `names` (a text holds few).
+
+    It rewrites a text as the lexicon's whole phrase pattern does: a phrase the text does
+    not hold cannot match anywhere in it, and the rest are tried longest first, as there.
+    """
+    pattern = _alternation(sorted(name.removeprefix(_PHRASE) for name in names))
+    assert pattern is not None, "called with at least one phrase"
+    return pattern
+
+
+def _phrase_token_of(match: re.Match[str]) -> str:
+    return Lexicon.phrase_token(match.group(0))
 
 
 def label_for(compound: float) -> Label:
@@ -198,8 +216,9 @@ class Scorer:
         if _HARM in found and _PRAISE in found and lexicon.praise_words is not None:
             text = lexicon.praise_words.sub(NEUTRAL_TOKEN, text)
             found = quick.words.found(text)
-        if _PHRASES in found and lexicon.phrase_pattern is not None:
-            text = lexicon.phrase_pattern.sub(lambda m: Lexicon.phrase_token(m.group(0)), text)
+        phrases = [name for name in found if name.startswith(_PHRASE)]
+        if phrases:
+            text = _phrases_pattern(frozenset(phrases)).sub(_phrase_token_of, text)
         return self._valence.compound(text)
 
     def topics(self, text: str) -> tuple[str, ...]:
