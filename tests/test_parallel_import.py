@@ -470,3 +470,33 @@ def test_workers_end_with_an_import_killed_by_sigkill(tmp_path: Path) -> None:
             importer.kill()
         for pid in filter(_alive, workers):
             os.kill(pid, signal.SIGKILL)
+
+
+@needs_fork
+def test_an_import_leaves_the_garbage_collector_as_it_found_it(
+    store: Store, tmp_path: Path
+) -> None:
+    """Objects older than an import are left out of the collector's passes while it runs
+    (each pass would walk them all, and in a worker copy their pages); afterwards, even when
+    the import fails, they are collected again, or a long-lived process would keep them."""
+    import gc
+
+    from monitor.collectors.importers import ImportFileError
+
+    path = _write(_rows(seed=3), tmp_path / "forum.jsonl", "jsonl")
+    during: list[int] = []
+
+    def progress(_rows_read: int) -> None:
+        during.append(gc.get_freeze_count())
+
+    before = gc.get_freeze_count()
+    import_file(store, NORTHWIND, path, fmt="jsonl", workers=2, on_progress=progress)
+    assert during and min(during) > before
+    assert gc.get_freeze_count() == before
+
+    def fails(_rows_read: int) -> None:
+        raise RuntimeError("the progress bar went away")
+
+    with pytest.raises(ImportFileError, match="went away"):
+        import_file(store, NORTHWIND, path, fmt="jsonl", workers=2, on_progress=fails)
+    assert gc.get_freeze_count() == before
