@@ -409,6 +409,9 @@ def _old_objects_left_alone() -> Iterator[None]:
     pages they share with this process either. Objects made during the import are collected
     as usual; afterwards the old ones are again too.
     """
+    if gc.get_freeze_count():  # the program froze objects itself: it is the one to undo that
+        yield
+        return
     gc.freeze()
     try:
         yield

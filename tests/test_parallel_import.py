@@ -500,3 +500,14 @@ def test_an_import_leaves_the_garbage_collector_as_it_found_it(
     with pytest.raises(ImportFileError, match="went away"):
         import_file(store, NORTHWIND, path, fmt="jsonl", workers=2, on_progress=fails)
     assert gc.get_freeze_count() == before
+
+    # A program that froze objects itself finds them still frozen after an import (frozen
+    # objects are in no generation the collector lists).
+    marker: list[object] = []
+    gc.freeze()
+    try:
+        import_file(store, NORTHWIND, path, fmt="jsonl", workers=2)
+        assert not any(found is marker for found in gc.get_objects())
+    finally:
+        gc.unfreeze()
+    assert any(found is marker for found in gc.get_objects())
