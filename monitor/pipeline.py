@@ -381,7 +381,14 @@ def import_workers(paths: Path | Sequence[Path], requested: int | None = None) -
     texts = [path for path in given if path.suffix.lower() != ".xlsx"]
     if _lines_up_to(texts, PARALLEL_MIN_LINES) < PARALLEL_MIN_LINES:
         return 1
-    return min(MAX_DEFAULT_WORKERS, len(os.sched_getaffinity(0)))
+    return min(MAX_DEFAULT_WORKERS, usable_cpus())
+
+
+def usable_cpus() -> int:
+    """Return how many CPUs this process may run on (its affinity, where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _lines_up_to(paths: Iterable[Path], wanted: int) -> int:

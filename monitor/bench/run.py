@@ -150,12 +150,6 @@ def _spans_of(children: list[Any], spans: Any) -> list[tuple[float, float]]:
     return found
 
 
-def _usable_cpus() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def measure_cpus(texts: list[str], processes: int) -> dict[str, float]:
     """Return how much plain VADER work `processes` processes do at once, as a multiple of
     one process alone (ideal: `processes`), interleaved over ROUNDS rounds.
@@ -225,13 +219,12 @@ def _ingest(
 
 
 def measure_ingest(
-    spec: corpus.CorpusSpec, folder: Path, databases: _Databases, settings: Settings
+    paths: dict[str, Path], databases: _Databases, settings: Settings
 ) -> dict[str, float]:
-    """Return mentions per second for ingest (import, match, dedup, score, store) as
-    `repmon import` runs it, and in one process; for plain VADER over the same texts; and
-    for our scorer alone over them (VADER's rules, the breach lexicon and topics: what
-    ingest pays for scoring). Interleaved over ROUNDS rounds."""
-    paths = corpus.write(spec, folder)
+    """Return mentions per second for ingest (import, match, dedup, score, store) of the
+    corpus files `paths` as `repmon import` runs it, and in one process; for plain VADER
+    over the same texts; and for our scorer alone over them (VADER's rules, the breach
+    lexicon and topics: what ingest pays for scoring). Interleaved over ROUNDS rounds."""
     texts = list(corpus.texts(paths))
     vader: list[float] = []
     scorer: list[float] = []
@@ -266,15 +259,15 @@ def measure_ingest(
 
 
 def measure_parts(
-    spec: corpus.CorpusSpec, folder: Path, databases: _Databases, settings: Settings
+    paths: dict[str, Path], databases: _Databases, settings: Settings
 ) -> dict[str, float]:
-    """Return microseconds per mention of each step ingest takes, timed apart on the same
-    rows: reading and matching, scoring, and preparing rows (what import workers do), and
-    writing them (what the importing process does); with plain VADER's per text beside them."""
+    """Return microseconds per mention of each step ingest takes, timed apart on the rows of
+    the corpus files `paths`: reading and matching, scoring, and preparing rows (what import
+    workers do), and writing them (what the importing process does); with plain VADER's per
+    text beside them."""
     from monitor.collectors import importers
     from monitor.matching import BrandMatcher
 
-    paths = corpus.write(spec, folder)
     texts = list(corpus.texts(paths))
     matcher = BrandMatcher(settings.brand)
     parts: dict[str, list[float]] = {
@@ -452,16 +445,12 @@ def run(
         }
         sample = min(mentions, INGEST_SAMPLE)
         say(f"ingest: {sample:,} unique texts, against plain VADER ({ROUNDS} rounds)")
-        unique = measure_ingest(
-            corpus.CorpusSpec(sample, cross_posted=0.0), work / "unique", databases, settings
-        )
+        # The unique-texts sample, written once: ingest, CPU scaling and the steps use it.
+        sample_paths = corpus.write(corpus.CorpusSpec(sample, cross_posted=0.0), work / "unique")
+        unique = measure_ingest(sample_paths, databases, settings)
         say(f"ingest: {sample:,} texts of which half are reposts")
-        duplicated = measure_ingest(
-            corpus.CorpusSpec(sample, cross_posted=0.0, reposts=0.5, seed=7),
-            work / "duplicates",
-            databases,
-            settings,
-        )
+        reposts = corpus.CorpusSpec(sample, cross_posted=0.0, reposts=0.5, seed=7)
+        duplicated = measure_ingest(corpus.write(reposts, work / "duplicates"), databases, settings)
         figures["ingest_unique"] = unique
         figures["ingest_unique_ratio"] = unique["ingest_per_s"] / unique["vader_per_s"]
         figures["ingest_duplicates"] = duplicated
@@ -471,21 +460,11 @@ def run(
             unique["ingest_one_process_per_s"] / unique["vader_per_s"]
         )
         # As many processes as an import keeps busy: its workers and the writer.
-        processes = min(_usable_cpus(), pipeline.MAX_DEFAULT_WORKERS + 1)
+        processes = min(pipeline.usable_cpus(), pipeline.MAX_DEFAULT_WORKERS + 1)
         say(f"CPUs: plain VADER in {processes} processes at once, against one")
-        figures["cpu_scaling"] = measure_cpus(
-            # The unique-texts ingest sample again (the corpus is deterministic).
-            list(
-                corpus.texts(
-                    corpus.write(corpus.CorpusSpec(sample, cross_posted=0.0), work / "cpus")
-                )
-            ),
-            processes,
-        )
+        figures["cpu_scaling"] = measure_cpus(list(corpus.texts(sample_paths)), processes)
         say("ingest, step by step: reading and matching, scoring, preparing, writing")
-        figures["ingest_parts"] = measure_parts(
-            corpus.CorpusSpec(sample, cross_posted=0.0), work / "parts", databases, settings
-        )
+        figures["ingest_parts"] = measure_parts(sample_paths, databases, settings)
 
         say(f"collection: {feeds} feeds with delays, twice")
         from monitor.bench.collection import measure_collection
