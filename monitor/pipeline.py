@@ -12,8 +12,10 @@ import gc
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -304,11 +306,12 @@ class _ChunkMaker:
 
 
 _worker_maker: _ChunkMaker | None = None  # each worker process's own, set as it starts
+_worker_folder: Path | None = None  # where a worker leaves the chunks it makes
 
 
-def _start_worker(maker: _ChunkMaker, importer: int) -> None:
-    global _worker_maker
-    _worker_maker = maker
+def _start_worker(maker: _ChunkMaker, importer: int, folder: Path) -> None:
+    global _worker_maker, _worker_folder
+    _worker_maker, _worker_folder = maker, folder
     _die_with(importer)
     # The writing process is the pipeline's narrowest step: when CPUs are short, it goes first.
     os.nice(WORKER_NICENESS)
@@ -331,9 +334,29 @@ def _die_with(importer: int) -> None:
         os._exit(1)
 
 
-def _make_in_worker(job: _Job) -> _Chunk:
+def _make_in_worker(job: _Job) -> Path:
+    """Make a job's chunk and leave it in a file; return the file's path.
+
+    A chunk is about 140 kB pickled. Sent through the pool's pipe, it takes several writes;
+    a worker killed between them (the OOM killer) leaves half a message, and the pool's
+    reading thread waits for the rest forever instead of reporting the dead worker. A path
+    is one write, which a pipe delivers whole or not at all.
+    """
     assert _worker_maker is not None, "the pool starts every worker with _start_worker"
-    return _worker_maker(job)
+    assert _worker_folder is not None, "the pool starts every worker with _start_worker"
+    chunk = _worker_maker(job)
+    handle, name = tempfile.mkstemp(dir=_worker_folder)
+    with os.fdopen(handle, "wb") as file:
+        pickle.dump(chunk, file, protocol=pickle.HIGHEST_PROTOCOL)
+    return Path(name)
+
+
+def _chunk_left_in(path: Path) -> _Chunk:
+    """Return the chunk a worker left in `path`, and remove the file."""
+    with path.open("rb") as file:
+        chunk: _Chunk = pickle.load(file)  # noqa: S301 (written by our own worker, in our folder)
+    path.unlink()
+    return chunk
 
 
 def _chunks_of(items: Iterable[Any]) -> Iterator[list[Any]]:
@@ -442,30 +465,38 @@ def _made_chunks(
             yield job if isinstance(job, _FileEnd) else maker(job)
         return
     maker.store.prepare([])  # compile the write statement once, before the workers fork
+    # A private folder (mode 0700) for the chunks in flight, removed with what is left in it.
+    folder = tempfile.TemporaryDirectory(prefix="repmon-import-")
     pool = ProcessPoolExecutor(
         workers,
         mp_context=mp.get_context("fork"),
         initializer=_start_worker,
-        initargs=(maker, os.getpid()),
+        initargs=(maker, os.getpid(), Path(folder.name)),
     )
-    pending: deque[Future[_Chunk | _FileEnd]] = deque()
+    pending: deque[Future[Path | _FileEnd]] = deque()
+
+    def made(future: Future[Path | _FileEnd]) -> _Chunk | _FileEnd:
+        result = future.result()
+        return result if isinstance(result, _FileEnd) else _chunk_left_in(result)
+
     try:
         for job in jobs:
             if isinstance(job, _FileEnd):
-                end: Future[_Chunk | _FileEnd] = Future()
+                end: Future[Path | _FileEnd] = Future()
                 end.set_result(job)
                 pending.append(end)
             else:
                 pending.append(pool.submit(_make_in_worker, job))
             if len(pending) >= IN_FLIGHT * workers:
-                yield pending.popleft().result()
+                yield made(pending.popleft())
         # Every job is queued: workers exit as soon as they have made their last chunk,
         # while the last rows are written, instead of after.
         pool.shutdown(wait=False)
         while pending:
-            yield pending.popleft().result()
+            yield made(pending.popleft())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        folder.cleanup()
 
 
 class _FileWriter:
