@@ -13,6 +13,7 @@ import logging
 import multiprocessing as mp
 import os
 import pickle
+import shutil
 import signal
 import sys
 import tempfile
@@ -465,13 +466,19 @@ def _made_chunks(
             yield job if isinstance(job, _FileEnd) else maker(job)
         return
     maker.store.prepare([])  # compile the write statement once, before the workers fork
-    # A private folder (mode 0700) for the chunks in flight, removed with what is left in it.
-    folder = tempfile.TemporaryDirectory(prefix="repmon-import-")
+    with _chunk_folder() as folder:
+        yield from _made_by_workers(maker, jobs, workers, folder)
+
+
+def _made_by_workers(
+    maker: _ChunkMaker, jobs: Iterable[_Job | _FileEnd], workers: int, folder: Path
+) -> Iterator[_Chunk | _FileEnd]:
+    """_made_chunks with `workers` processes, which leave the chunks they make in `folder`."""
     pool = ProcessPoolExecutor(
         workers,
         mp_context=mp.get_context("fork"),
         initializer=_start_worker,
-        initargs=(maker, os.getpid(), Path(folder.name)),
+        initargs=(maker, os.getpid(), folder),
     )
     pending: deque[Future[Path | _FileEnd]] = deque()
 
@@ -496,7 +503,56 @@ def _made_chunks(
             yield made(pending.popleft())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        folder.cleanup()
+
+
+CHUNK_FOLDER_PREFIX = "repmon-import-"
+
+
+@contextmanager
+def _chunk_folder() -> Iterator[Path]:
+    """Yield a private folder (mode 0700) in the temporary directory for the chunks in
+    flight; remove it, with whatever is left in it, at the end.
+
+    The folder is locked (flock) for as long as this process and its workers live. The
+    kernel drops the lock when they die, SIGKILL included, and the next import removes
+    the folders nobody holds: a killed import leaves its chunks behind only until then.
+    """
+    import fcntl  # Linux only, as are the workers that need the folder
+
+    _remove_abandoned_chunk_folders()
+    # Made under another name and renamed once locked, so that no other import ever sees
+    # this folder unlocked.
+    folder = Path(tempfile.mkdtemp(prefix="." + CHUNK_FOLDER_PREFIX))
+    lock = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        folder = folder.rename(folder.with_name(folder.name.removeprefix(".")))
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(lock)
+
+
+def _remove_abandoned_chunk_folders() -> None:
+    """Remove the chunk folders of imports that were killed: this user's, and unlocked."""
+    import fcntl
+
+    for folder in Path(tempfile.gettempdir()).glob(CHUNK_FOLDER_PREFIX + "*"):
+        try:
+            handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # gone already, not a folder, or not ours to open
+        try:
+            if os.fstat(handle).st_uid != os.getuid():
+                continue
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a running import's
+        else:
+            log.info("removing %s, left by an import that was killed", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(handle)
 
 
 class _FileWriter:

@@ -20,6 +20,7 @@ from monitor.config import BrandConfig, Settings
 from monitor.pipeline import FileToImport, ImportReport, import_file, import_files, import_workers
 from monitor.store import Store, metadata
 
+ROOT = Path(__file__).resolve().parent.parent
 NORTHWIND = Settings(brand=BrandConfig("Northwind Bank", ("Northwind",)))
 START = datetime(2024, 5, 1, tzinfo=UTC)
 ROWS = 3 * pipeline.CHUNK + 137  # several chunks per worker, the last one short
@@ -425,10 +426,32 @@ def test_a_worker_killed_mid_import_ends_it_with_a_clear_error_and_a_rerun_compl
     clean.close()
 
 
+def _chunk_folders(temp: Path) -> list[Path]:
+    """Return the folders imports have made in the temporary directory `temp`."""
+    return sorted(temp.glob(f"*{pipeline.CHUNK_FOLDER_PREFIX}*"))
+
+
+def _locked(folder: Path) -> bool:
+    """Return whether a process holds `folder`'s lock, as a running import does."""
+    import fcntl
+
+    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)
+    return False
+
+
 @needs_fork
-def test_workers_end_with_an_import_killed_by_sigkill(tmp_path: Path) -> None:
+def test_workers_end_with_an_import_killed_by_sigkill_and_the_next_import_clears_its_chunks(
+    tmp_path: Path,
+) -> None:
     """A worker left behind would hold the importer's database connections open, and with
-    them PostgreSQL's session and its lock: the next import would wait forever."""
+    them PostgreSQL's session and its lock: the next import would wait forever. The chunks
+    in flight, left in the temporary directory, are removed by the next import."""
     import signal
     import subprocess
     import time
@@ -444,14 +467,15 @@ def test_workers_end_with_an_import_killed_by_sigkill(tmp_path: Path) -> None:
     ]
     path = _write(rows, tmp_path / "big.jsonl", "jsonl")
     url = f"sqlite:///{tmp_path / 'killed.db'}"
-    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"} | {"TMPDIR": str(temp)}
+    # The package is importable from this checkout even when it is not installed.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     command = [sys.executable, "-m", "monitor", "--database", url, "import", str(path)]
+    command += ["--format", "jsonl", "--source", "forum", "--workers", "2"]
     importer = subprocess.Popen(
-        [*command, "--format", "jsonl", "--source", "forum", "--workers", "2"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     workers: list[int] = []
     try:
@@ -459,6 +483,8 @@ def test_workers_end_with_an_import_killed_by_sigkill(tmp_path: Path) -> None:
         while len(workers := _children(importer.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert len(workers) == 2, "the import started no workers"
+        [running] = _chunk_folders(temp)
+        assert _locked(running), "a running import's folder is open to removal"
         importer.kill()
         importer.wait(timeout=30)
         deadline = time.monotonic() + 10
@@ -470,6 +496,34 @@ def test_workers_end_with_an_import_killed_by_sigkill(tmp_path: Path) -> None:
             importer.kill()
         for pid in filter(_alive, workers):
             os.kill(pid, signal.SIGKILL)
+    assert _chunk_folders(temp) == [running] and not _locked(running)
+
+    subprocess.run(command, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300)
+    assert _chunk_folders(temp) == []
+
+
+@needs_fork
+def test_an_import_leaves_the_chunk_folders_of_running_imports_alone(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+    import tempfile
+
+    temp = tmp_path / "temp"
+    left, held = (temp / f"{pipeline.CHUNK_FOLDER_PREFIX}{name}" for name in ("left", "held"))
+    for folder in (left, held):
+        folder.mkdir(parents=True)
+        (folder / "chunk").write_bytes(b"rows in flight")
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    lock = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as the import that made it, still running, does
+        report = _import(store, _write(_rows(1), tmp_path / "forum.csv", "csv"), "csv", 2)
+        assert report.new > 0
+        assert _chunk_folders(temp) == [held]
+        assert (held / "chunk").read_bytes() == b"rows in flight"
+    finally:
+        os.close(lock)
 
 
 @needs_fork
