@@ -54,7 +54,7 @@ def normalise_text(text: str) -> str:
 
 def content_hash(title: str, text: str) -> str:
     """Return a short stable hash of a mention's normalised title and text."""
-    if len(title) + len(text) <= REMEMBERED_HASH_CHARS:
+    if len(title) + len(text) <= REMEMBERED_TEXT_CHARS:
         return _remembered_hash(title, text)
     return _hash(title, text)
 
@@ -64,10 +64,16 @@ def _hash(title: str, text: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
-# Reposts and cross-posts repeat recent texts, mostly short ones: each is hashed once. Only
-# short texts are kept, so what is remembered stays a few megabytes in a long-lived process.
-REMEMBERED_HASH_CHARS = 2000
+# Reposts and cross-posts repeat recent texts, mostly short ones: what is worked out from a
+# text (its hash here, whether it names the brand in an import) is remembered for texts up to
+# this long only, so that what is remembered stays a few megabytes in a long-lived process.
+REMEMBERED_TEXT_CHARS = 2000
 _remembered_hash = lru_cache(maxsize=1 << 14)(_hash)
+
+
+def forget_hashes() -> None:
+    """Forget the hashes remembered so far (benchmarks start each pass afresh)."""
+    _remembered_hash.cache_clear()
 
 
 @dataclass(slots=True)

@@ -31,7 +31,7 @@ from monitor.collectors import REGISTRY, CollectContext, CollectorError, importe
 from monitor.collectors.http import DEFAULT_USER_AGENT, FetchError, HttpClient
 from monitor.config import ConfigError, Settings, redact_secrets
 from monitor.matching import BrandMatcher
-from monitor.models import Alert, CollectionRun, Mention, utcnow
+from monitor.models import REMEMBERED_TEXT_CHARS, Alert, CollectionRun, Mention, utcnow
 from monitor.scoring import Scorer, default_scorer
 from monitor.store import PreparedRow, Store, UpsertResult
 
@@ -278,9 +278,17 @@ class _ChunkMaker:
     ) -> None:
         """`readers` holds, for each file, how to parse an item (None: items are records
         already) and how to convert a record."""
-        self.store, self.readers, self.scorer = store, readers, scorer
-        # Reposts and cross-posts repeat recent texts: each is matched once.
-        self.names_brand = None if matcher is None else lru_cache(1 << 14)(matcher.matches)
+        self.store, self.readers, self.scorer, self.matcher = store, readers, scorer, matcher
+        # Reposts and cross-posts repeat recent texts: each short one is matched once.
+        self._remembered_match = lru_cache(1 << 14)(matcher.matches if matcher else bool)
+
+    def names_brand(self, text: str) -> bool:
+        """Return whether `text` names the brand (always, when the import does not match)."""
+        if self.matcher is None:
+            return True
+        if len(text) > REMEMBERED_TEXT_CHARS:
+            return self.matcher.matches(text)
+        return self._remembered_match(text)
 
     def __call__(self, job: _Job) -> _Chunk:
         """Make the chunk of a job: a file's place in the import and items read from it."""
@@ -298,7 +306,7 @@ class _ChunkMaker:
             except ValueError as reason:
                 chunk.problems.append((record.line, str(reason)))
                 continue
-            if self.names_brand is not None and not self.names_brand(mention.full_text):
+            if not self.names_brand(mention.full_text):
                 chunk.skipped += 1
                 continue
             kept.append(mention)

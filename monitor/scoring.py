@@ -28,8 +28,11 @@ NEGATIVE_AT = -0.05
 NEGATIVE_RATING_AT = 2.0
 # What an incident word becomes in an informational text: a token no lexicon rates.
 NEUTRAL_TOKEN = "xincidentx"  # noqa: S105 (a word, not a password)
-# How many scored texts a scorer remembers (about 30 MB of short posts).
+# How many scored texts a scorer remembers, and how many characters of text at most: 100,000
+# short posts, about 30 MB, or far fewer long articles, so that a long-lived process, or an
+# import of long texts, does not grow with every text it scores.
 MEMO_SIZE = 100_000
+MEMO_CHARS = 30_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,10 +191,12 @@ class Scorer:
         self._quick = _QuickLexicon.of(self.lexicon)
         self._topic_ids = tuple(t.id for t in self.lexicon.topics)
         self._memo: dict[tuple[str, float | None], tuple[float, Label, tuple[str, ...]]] = {}
+        self._memo_chars = 0  # the length of the texts in _memo, together
 
     def forget(self) -> None:
         """Forget the scores remembered so far (the next texts are scored afresh)."""
         self._memo.clear()
+        self._memo_chars = 0
 
     @property
     def version(self) -> str:
@@ -243,8 +248,9 @@ class Scorer:
     def score_mentions(self, mentions: Iterable[Mention]) -> list[Mention]:
         """Score mentions in place and return them; each distinct text is scored once.
 
-        Scores are remembered across calls (up to MEMO_SIZE texts), so a repost or a story
-        cross-posted to several sources costs one scoring however far apart they arrive.
+        Scores are remembered across calls (up to MEMO_SIZE texts of MEMO_CHARS characters
+        together), so a repost or a story cross-posted to several sources costs one scoring
+        however far apart they arrive.
         """
         memo = self._memo
         scored = []
@@ -252,8 +258,10 @@ class Scorer:
             key = (mention.full_text, mention.rating)
             result = memo.get(key)
             if result is None:
-                if len(memo) >= MEMO_SIZE:
+                self._memo_chars += len(key[0])
+                if len(memo) >= MEMO_SIZE or self._memo_chars > MEMO_CHARS:
                     memo.clear()  # cheaper than LRU bookkeeping; repeats cluster in time
+                    self._memo_chars = len(key[0])
                 result = memo[key] = self._evaluate(*key)
             mention.compound, mention.label, mention.topics = result
             scored.append(mention)

@@ -565,3 +565,40 @@ def test_an_import_leaves_the_garbage_collector_as_it_found_it(
     finally:
         gc.unfreeze()
     assert any(found is marker for found in gc.get_objects())
+
+
+def test_an_import_worker_keeps_a_bounded_amount_of_the_texts_it_has_seen(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker lives for the whole import: an import of long articles must not leave every
+    text it has read in the worker's memory (matching and scoring remember short texts)."""
+    import gc
+    import tracemalloc
+
+    from monitor import scoring
+    from monitor.collectors import importers
+    from monitor.matching import BrandMatcher
+
+    budget = 200_000
+    monkeypatch.setattr(scoring, "MEMO_CHARS", budget)
+    body = "Northwind Bank said the breach exposed cards, and stayed silent. " * 530
+    articles = [
+        {"external_id": f"a{i}", "text": f"{body} Article {i}.", "published_at": START.isoformat()}
+        for i in range(40)  # 35,000 characters each: 1.4 MB of text
+    ]
+    file = FileToImport(_write(articles, tmp_path / "articles.jsonl", "jsonl"), "jsonl", "news")
+    readers = [(importers.parse_line, importers.converter("jsonl", "news", {}))]
+    jobs = [job for job in pipeline._jobs([file]) if not isinstance(job, pipeline._FileEnd)]
+    maker = pipeline._ChunkMaker(
+        store, readers, BrandMatcher(NORTHWIND.brand), scoring.Scorer(scoring.load_lexicon())
+    )
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        made = sum(len(maker(job).rows) for job in jobs)  # what a worker does with its jobs
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert made == len(articles)
+    assert held < 2 * budget, f"the worker holds {held:,} bytes"

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from monitor import scoring
 from monitor.scoring import Scorer, default_scorer, label_for, load_lexicon, plain_vader_compound
 from tests.conftest import ROOT, SHARED, make_mention, shared_path
 
@@ -91,6 +92,32 @@ def test_each_distinct_text_is_scored_once_and_all_mentions_get_it(scorer: Score
     counting.score_mentions(mentions)
     assert len(calls) == 1
     assert {m.label for m in mentions} == {"negative"}
+
+
+def test_the_scorer_remembers_a_bounded_amount_of_text(
+    scorer: Scorer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-lived process, or an import worker, scoring long articles keeps only the most
+    recent few of them."""
+    import gc
+    import tracemalloc
+
+    budget = 200_000
+    monkeypatch.setattr(scoring, "MEMO_CHARS", budget)
+    remembering = Scorer(scorer.lexicon)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for batch in range(8):  # 40 articles of 35,000 characters: 1.4 MB of text
+            article = "the breach exposed cards and the bank stayed silent. " * 650 + "Article {}"
+            remembering.score_mentions(
+                [make_mention(text=article.format(batch * 5 + i), compound=None) for i in range(5)]
+            )
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 2 * budget, f"the scorer holds {held:,} bytes"
 
 
 def test_version_names_vader_and_the_lexicon(scorer: Scorer) -> None:

@@ -58,7 +58,7 @@ def run_passes(step: str, passes: int, rows: int, reposts: float, folder: Path) 
         if step == "workers":
             for scorer in scorers:  # each pass starts with nothing remembered
                 scorer.forget()
-            models._remembered_hash.cache_clear()
+            models.forget_hashes()
             makers = [pipeline._ChunkMaker(store, readers, matcher, s) for s in scorers]
             handled = sum(len(makers[i % 2](job).rows) for i, job in enumerate(jobs))
         elif step == "writer":
