@@ -225,6 +225,10 @@ MAX_PROBLEMS = 20
 MAX_SOURCE_NAME = 64  # the store's column width
 IMPORT_BATCH = 2000  # mentions per transaction
 CHUNK = 500  # records per task handed to a worker: small, so the writer starts early
+# Long texts (news articles, whole reviews) end a chunk, or a transaction, sooner: what an
+# import holds in flight is bounded by its text, not only by its number of rows.
+CHUNK_CHARS = 1_000_000
+BATCH_CHARS = 20_000_000
 # With fewer lines than this (all files together) an import runs in one process: starting
 # workers, and the writer waiting for their first rows, would cost more than they save.
 PARALLEL_MIN_LINES = 4000
@@ -244,6 +248,7 @@ class _Chunk:
     file: int  # the file's place in the import
     read: int = 0
     rows: list[PreparedRow] = field(default_factory=list)
+    chars: int = 0  # the length of the rows' titles and texts, together
     skipped: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
 
@@ -311,6 +316,7 @@ class _ChunkMaker:
                 continue
             kept.append(mention)
         chunk.rows = self.store.prepare(self.scorer.score_mentions(kept))
+        chunk.chars = sum(len(m.title) + len(m.text) for m in kept)
         return chunk
 
 
@@ -368,15 +374,26 @@ def _chunk_left_in(path: Path) -> _Chunk:
     return chunk
 
 
-def _chunks_of(items: Iterable[Any]) -> Iterator[list[Any]]:
+def _chunks_of(items: Iterable[Any], size: Callable[[Any], int]) -> Iterator[list[Any]]:
+    """Yield `items` in lists of CHUNK, or fewer where their `size` reaches CHUNK_CHARS."""
     chunk: list[Any] = []
+    chars = 0
     for item in items:
         chunk.append(item)
-        if len(chunk) >= CHUNK:
+        chars += size(item)
+        if len(chunk) >= CHUNK or chars >= CHUNK_CHARS:
             yield chunk
-            chunk = []
+            chunk, chars = [], 0
     if chunk:
         yield chunk
+
+
+def _line_size(numbered: tuple[int, str]) -> int:
+    return len(numbered[1])
+
+
+def _record_size(record: importers.Record) -> int:
+    return sum(len(value) for value in record.data.values() if value.__class__ is str)
 
 
 def _jobs(files: Sequence[FileToImport]) -> Iterator[_Job | _FileEnd]:
@@ -385,10 +402,10 @@ def _jobs(files: Sequence[FileToImport]) -> Iterator[_Job | _FileEnd]:
     for file, spec in enumerate(files):
         try:
             if spec.fmt in importers.JSON_LINES:  # parsed where they are converted
-                items: Iterator[Any] = importers.read_lines(spec.path)
+                chunks = _chunks_of(importers.read_lines(spec.path), _line_size)
             else:
-                items = importers.read_records(spec.path, spec.fmt)
-            for chunk in _chunks_of(items):
+                chunks = _chunks_of(importers.read_records(spec.path, spec.fmt), _record_size)
+            for chunk in chunks:
                 yield file, chunk
         except importers.ImportFileError as failure:
             yield _FileEnd(file, failure)
@@ -571,6 +588,7 @@ class _FileWriter:
         self.report = ImportReport(path=path, source=source)
         self.run = store.start_run(f"import:{source}")
         self.batch: list[PreparedRow] = []
+        self.batch_chars = 0  # about: counted by chunk
 
     def add(self, chunk: _Chunk) -> None:
         """Count a chunk and store its rows in whole batches of IMPORT_BATCH."""
@@ -582,10 +600,13 @@ class _FileWriter:
             if len(report.problems) < MAX_PROBLEMS:
                 report.problems.append(f"line {line}: {reason}")
         self.batch.extend(chunk.rows)
+        self.batch_chars += chunk.chars
         # Whole batches, however the chunks fall: a killed import leaves a number of whole
         # batches stored.
         while len(self.batch) >= IMPORT_BATCH:
             self._flush(IMPORT_BATCH)
+        if self.batch_chars >= BATCH_CHARS:  # long texts: a smaller transaction
+            self._flush(len(self.batch))
 
     def _flush(self, size: int) -> None:
         result = self.store.upsert_prepared(self.batch[:size])
@@ -594,6 +615,9 @@ class _FileWriter:
         report.updated += result.updated
         report.unchanged += result.unchanged
         report.duplicates += result.duplicates
+        # What is left is reckoned in proportion: counting it exactly would cost a pass.
+        left = len(self.batch) - size
+        self.batch_chars = self.batch_chars * left // len(self.batch) if left else 0
         del self.batch[:size]
 
     def finish(self, failure: importers.ImportFileError | None) -> ImportReport:

@@ -602,3 +602,45 @@ def test_an_import_worker_keeps_a_bounded_amount_of_the_texts_it_has_seen(
         tracemalloc.stop()
     assert made == len(articles)
     assert held < 2 * budget, f"the worker holds {held:,} bytes"
+
+
+def test_an_import_of_long_texts_holds_no_more_for_a_longer_file(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks and transactions end early on long texts: what an import holds at once is
+    bounded by text, so three times the articles do not take three times the memory."""
+    import tracemalloc
+
+    from monitor import scoring
+
+    monkeypatch.setattr(pipeline, "CHUNK_CHARS", 200_000)
+    monkeypatch.setattr(pipeline, "BATCH_CHARS", 400_000)
+    monkeypatch.setattr(scoring, "MEMO_CHARS", 200_000)
+    body = "Northwind Bank said the breach exposed cards, and stayed silent. " * 530
+
+    def peak_of_import(articles: int, name: str) -> int:
+        path = _write(
+            [
+                {
+                    "external_id": f"{name}{i}",
+                    "text": f"{body} {i}.",
+                    "published_at": START.isoformat(),
+                }
+                for i in range(articles)  # 35,000 characters each
+            ],
+            tmp_path / f"{name}.jsonl",
+            "jsonl",
+        )
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            report = import_file(store, NORTHWIND, path, fmt="jsonl", source="news", workers=1)
+            peak = tracemalloc.get_traced_memory()[1] - before
+        finally:
+            tracemalloc.stop()
+        assert report.new == articles
+        return peak
+
+    peak_of_import(5, "warm")  # statements compiled and cached once, as in any long import
+    shorter, longer = peak_of_import(40, "a"), peak_of_import(120, "b")
+    assert longer < 1.25 * shorter, f"{shorter:,} bytes for 40 articles, {longer:,} for 120"
