@@ -550,8 +550,12 @@ def _chunk_folder() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="." + CHUNK_FOLDER_PREFIX))
     lock = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        folder = folder.rename(folder.with_name(folder.name.removeprefix(".")))
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: the folder stays hidden, never swept
+            pass
+        else:
+            folder = folder.rename(folder.with_name(folder.name.removeprefix(".")))
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -571,8 +575,8 @@ def _remove_abandoned_chunk_folders() -> None:
             if os.fstat(handle).st_uid != os.getuid():
                 continue
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # a running import's
+        except OSError:
+            continue  # a running import's (or a file system without locks)
         else:
             log.info("removing %s, left by an import that was killed", folder)
             shutil.rmtree(folder, ignore_errors=True)
