@@ -284,7 +284,8 @@ class _ChunkMaker:
         """`readers` holds, for each file, how to parse an item (None: items are records
         already) and how to convert a record."""
         self.store, self.readers, self.scorer, self.matcher = store, readers, scorer, matcher
-        # Reposts and cross-posts repeat recent texts: each short one is matched once.
+        # Reposts and cross-posts repeat recent texts: each short one is matched once. (Without
+        # a matcher nothing is matched, and `bool` only stands in.)
         self._remembered_match = lru_cache(1 << 14)(matcher.matches if matcher else bool)
 
     def names_brand(self, text: str) -> bool:
@@ -592,7 +593,7 @@ class _FileWriter:
         self.report = ImportReport(path=path, source=source)
         self.run = store.start_run(f"import:{source}")
         self.batch: list[PreparedRow] = []
-        self.batch_chars = 0  # about: counted by chunk
+        self.batch_chars = 0  # the length of the batch's texts, about (counted by chunk)
 
     def add(self, chunk: _Chunk) -> None:
         """Count a chunk and store its rows in whole batches of IMPORT_BATCH."""
