@@ -283,18 +283,17 @@ class _ChunkMaker:
     ) -> None:
         """`readers` holds, for each file, how to parse an item (None: items are records
         already) and how to convert a record."""
-        self.store, self.readers, self.scorer, self.matcher = store, readers, scorer, matcher
-        # Reposts and cross-posts repeat recent texts: each short one is matched once. (Without
-        # a matcher nothing is matched, and `bool` only stands in.)
-        self._remembered_match = lru_cache(1 << 14)(matcher.matches if matcher else bool)
+        self.store, self.readers, self.scorer = store, readers, scorer
+        # Reposts and cross-posts repeat recent texts: each short one is matched once.
+        self._matches = None if matcher is None else lru_cache(1 << 14)(matcher.matches)
 
     def names_brand(self, text: str) -> bool:
         """Return whether `text` names the brand (always, when the import does not match)."""
-        if self.matcher is None:
+        if self._matches is None:
             return True
         if len(text) > REMEMBERED_TEXT_CHARS:
-            return self.matcher.matches(text)
-        return self._remembered_match(text)
+            return self._matches.__wrapped__(text)  # not remembered: long texts rarely repeat
+        return self._matches(text)
 
     def __call__(self, job: _Job) -> _Chunk:
         """Make the chunk of a job: a file's place in the import and items read from it."""
