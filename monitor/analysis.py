@@ -5,10 +5,13 @@ Definitions (also in README, "How each number is computed"):
 - mean compound = the average VADER+lexicon compound score, -1..+1
 - share negative = negative mentions / all mentions
 - net sentiment = (positive - negative) / (positive + negative) x 100, -100..+100
+- a topic's share = negative mentions carrying the topic / all negative mentions (a mention
+  may carry several topics or none, so shares do not add up to 100%)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -51,6 +54,7 @@ class Kpis:
     mean_compound: float | None
     share_negative: float | None
     net_sentiment: float | None
+    negative: int = 0  # negative mentions, the count behind share_negative
 
 
 def start_of_day(value: datetime) -> datetime:
@@ -84,6 +88,7 @@ def kpis(daily: pd.DataFrame, window: Window) -> Kpis:
         mean_compound=float(rows["compound_sum"].sum()) / total if total else None,
         share_negative=negative / total if total else None,
         net_sentiment=net_sentiment(positive, negative),
+        negative=negative,
     )
 
 
@@ -91,6 +96,54 @@ def net_sentiment(positive: float, negative: float) -> float | None:
     """Return (positive - negative) / (positive + negative) x 100, or None with neither."""
     polar = positive + negative
     return (positive - negative) / polar * 100 if polar else None
+
+
+@dataclass(frozen=True, slots=True)
+class NarrativeTopic:
+    """One topic among a window's negative mentions, against the baseline's."""
+
+    topic: str
+    name: str
+    mentions: int  # negative mentions in the window carrying the topic
+    share: float | None  # of the window's negative mentions
+    baseline_share: float | None  # of the baseline's negative mentions
+    change: float | None  # share - baseline_share, as a fraction (x 100 for points)
+
+
+def narrative_topics(
+    counts: Mapping[str, int],
+    negatives: int,
+    baseline_counts: Mapping[str, int],
+    baseline_negatives: int,
+    names: Mapping[str, str],
+    top: int | None = None,
+) -> tuple[NarrativeTopic, ...]:
+    """Return what negative mentions are about: the topics they carry, most mentions first
+    (the first `top` of them, or all), each with its share now and in the baseline.
+
+    `counts` and `negatives` are the window's topic counts and negative mentions;
+    `baseline_counts` and `baseline_negatives` the baseline's (0 when there is none).
+    """
+    rows = []
+    for topic, name in names.items():
+        mentions = int(counts.get(topic, 0))
+        if not mentions:
+            continue
+        share = mentions / negatives if negatives else None
+        before = (
+            int(baseline_counts.get(topic, 0)) / baseline_negatives if baseline_negatives else None
+        )
+        change = None if share is None or before is None else share - before
+        rows.append(NarrativeTopic(topic, name, mentions, share, before, change))
+    rows.sort(key=lambda t: (-t.mentions, -(t.change or 0.0), t.name))
+    return tuple(rows if top is None else rows[:top])
+
+
+def biggest_rise(topics: Sequence[NarrativeTopic]) -> NarrativeTopic | None:
+    """Return the topic whose share of negative mentions rose most against the baseline
+    (None when none rose, or there is no baseline)."""
+    risen = [t for t in topics if t.change is not None and t.change > 0]
+    return max(risen, key=lambda t: (t.change, t.mentions), default=None)
 
 
 def daily_series(daily: pd.DataFrame, window: Window | None = None) -> pd.DataFrame:

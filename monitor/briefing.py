@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from monitor import analysis, impact
-from monitor.analysis import Kpis, Window, start_of_day
+from monitor.analysis import Kpis, NarrativeTopic, Window, narrative_topics, start_of_day
 from monitor.models import LABELS, Alert, Event, MentionQuery, safe_http_url, utc, utcnow
 
 if TYPE_CHECKING:
@@ -85,18 +85,6 @@ class BriefingError(RuntimeError):
 
 
 # -- what the page holds ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NarrativeTopic:
-    """One topic among the window's negative mentions, against the baseline's."""
-
-    topic: str
-    name: str
-    mentions: int  # negative mentions in the window carrying the topic
-    share: float | None  # of the window's negative mentions
-    baseline_share: float | None  # of the baseline's negative mentions
-    change: float | None  # share - baseline_share, as a fraction (x 100 for points)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +297,7 @@ def build_briefing(
         )
         base_negatives = store.count_mentions(earlier)
         base_counts = store.topic_counts(earlier, list(names)) if base_negatives else {}
-    topics = narrative_topics(counts, negatives, base_counts, base_negatives, names)
+    topics = narrative_topics(counts, negatives, base_counts, base_negatives, names, TOP_TOPICS)
 
     worst = store.mentions_frame(
         negative, order_by="engagement", descending=True, limit=TOP_MENTIONS
@@ -388,33 +376,6 @@ def matching_after_window(
         if best is None or score[:2] > best[:2]:
             best = score
     return best[2] if best else None
-
-
-def narrative_topics(
-    counts: Mapping[str, int],
-    negatives: int,
-    baseline_counts: Mapping[str, int],
-    baseline_negatives: int,
-    names: Mapping[str, str],
-    top: int = TOP_TOPICS,
-) -> tuple[NarrativeTopic, ...]:
-    """Return the topics most carried by negative mentions, most mentions first.
-
-    A mention may carry several topics (or none), so shares do not add up to 100%.
-    """
-    rows = []
-    for topic, name in names.items():
-        mentions = int(counts.get(topic, 0))
-        if not mentions:
-            continue
-        share = mentions / negatives if negatives else None
-        before = (
-            int(baseline_counts.get(topic, 0)) / baseline_negatives if baseline_negatives else None
-        )
-        change = None if share is None or before is None else share - before
-        rows.append(NarrativeTopic(topic, name, mentions, share, before, change))
-    rows.sort(key=lambda t: (-t.mentions, -(t.change or 0.0), t.name))
-    return tuple(rows[:top])
 
 
 def _hurting(frame: pd.DataFrame) -> Iterable[HurtingMention]:

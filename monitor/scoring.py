@@ -271,7 +271,7 @@ class Scorer:
 @cache
 def default_scorer() -> Scorer:
     """Return a shared scorer with the bundled lexicon (building one reads VADER's files)."""
-    return Scorer()
+    return Scorer(_bundled_lexicon())
 
 
 def plain_vader_compound(texts: Iterable[str]) -> list[float]:
@@ -281,5 +281,11 @@ def plain_vader_compound(texts: Iterable[str]) -> list[float]:
 
 
 def topic_labels(lexicon: Lexicon | None = None) -> dict[str, str]:
-    """Return topic id -> readable name, in lexicon order."""
-    return {t.id: t.label for t in (lexicon or default_scorer().lexicon).topics}
+    """Return topic id -> readable name, in lexicon order (the bundled lexicon's by default)."""
+    return {t.id: t.label for t in (lexicon or _bundled_lexicon()).topics}
+
+
+@cache
+def _bundled_lexicon() -> Lexicon:
+    # Read once: pages that only name topics need no scorer (building one loads VADER too).
+    return load_lexicon()

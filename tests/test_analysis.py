@@ -7,7 +7,16 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from monitor.analysis import Window, baseline_window, by_source, daily_series, kpis, net_sentiment
+from monitor.analysis import (
+    Window,
+    baseline_window,
+    biggest_rise,
+    by_source,
+    daily_series,
+    kpis,
+    narrative_topics,
+    net_sentiment,
+)
 
 D = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -91,3 +100,60 @@ def test_by_source() -> None:
     assert table.loc["reddit", "share_negative"] == pytest.approx(10 / 12)
     assert table.loc["news", "neutral"] == 2
     assert list(table.index) == ["reddit", "news"]  # busiest first
+
+
+NAMES = {
+    "breach": "Breach / hack",
+    "cards": "Payment cards",
+    "legal": "Lawsuit",
+    "outage": "Outage",
+}
+
+
+def test_kpis_count_the_negative_mentions_behind_the_share() -> None:
+    assert kpis(COUNTS, Window(D, D + timedelta(days=4))).negative == 10
+    assert kpis(COUNTS, Window(D + timedelta(days=20), D + timedelta(days=21))).negative == 0
+
+
+def test_narrative_topics_share_of_negative_mentions_now_and_in_the_baseline() -> None:
+    topics = narrative_topics(
+        {"breach": 30, "cards": 12, "legal": 12, "outage": 0},
+        40,
+        {"breach": 5, "cards": 10, "legal": 2},
+        50,
+        NAMES,
+    )
+    # Most mentions first; a tie goes to the bigger rise. A topic no mention carries is left out.
+    assert [t.topic for t in topics] == ["breach", "legal", "cards"]
+    breach, legal, cards = topics
+    assert (breach.name, breach.mentions) == ("Breach / hack", 30)
+    assert breach.share == pytest.approx(30 / 40)
+    assert breach.baseline_share == pytest.approx(5 / 50)
+    assert breach.change == pytest.approx(30 / 40 - 5 / 50)
+    assert legal.change == pytest.approx(12 / 40 - 2 / 50)
+    assert cards.change == pytest.approx(12 / 40 - 10 / 50)
+    assert [t.topic for t in narrative_topics({"breach": 3, "cards": 1}, 4, {}, 0, NAMES, 1)] == [
+        "breach"
+    ]
+
+
+def test_narrative_topics_without_a_baseline_have_no_change() -> None:
+    (only,) = narrative_topics({"cards": 3}, 4, {}, 0, NAMES)
+    assert only.share == pytest.approx(0.75)
+    assert only.baseline_share is None and only.change is None
+    assert biggest_rise([only]) is None
+
+
+def test_biggest_rise_is_the_topic_whose_share_rose_most() -> None:
+    topics = narrative_topics(
+        {"breach": 30, "cards": 12, "outage": 4},
+        40,
+        {"breach": 20, "cards": 2, "outage": 40},
+        50,
+        NAMES,
+    )
+    rise = biggest_rise(topics)
+    assert rise is not None
+    assert rise.topic == "breach"  # 75% from 40%: +35 points, against cards' +26
+    fallen = narrative_topics({"outage": 1}, 40, {"outage": 40}, 50, NAMES)
+    assert biggest_rise(fallen) is None

@@ -7,6 +7,7 @@ the store's rows, not through monitor.analysis, so a wrong window, filter or for
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from monitor import demo
+from monitor.dashboard.components import markdown_text
 from monitor.models import MentionQuery
+from monitor.scoring import topic_labels
 from monitor.store import Store
 from tests.conftest import ROOT
 
@@ -164,11 +167,13 @@ def test_overview_shows_demo_kpis_charts_and_worst_mentions(db: Store) -> None:
 
     assert any("Demo data" in info.value for info in at.info)
     charts = at.get("plotly_chart")
-    # The timeline, the star ratings of the demo's app reviews, and the by-source bars.
+    # The timeline, the star ratings of the demo's app reviews, the by-source bars, and the
+    # topics of negative mentions.
     assert [chart.key for chart in charts] == [
         "overview_timeline",
         "overview_ratings",
         "overview_sources",
+        "overview_topics",
     ]
     assert "Breach disclosed" in charts[0].proto.spec
 
@@ -197,6 +202,49 @@ def test_post_disclosure_window_raises_share_negative(db: Store) -> None:
     assert share > default_share
     assert share >= 2 * before.share_negative, (share, before.share_negative)
     assert any("2024-05-14 to 2024-05-20" in c.value for c in at.caption)
+
+
+def topic_shares(db: Store, first: date, last: date) -> tuple[int, dict[str, float]]:
+    """Return the negative mentions of days first..last, and each topic's share of them,
+    counted from the stored rows' topic lists."""
+    rows = db.mentions_frame(window_query(first, last, labels=("negative",)), limit=None)
+    names = topic_labels()
+    carried = [set(filter(None, topics.split(", "))) for topics in rows["topics"]]
+    counts = {t: sum(t in found for found in carried) for t in names}
+    return len(rows), {names[t]: n / len(rows) for t, n in counts.items() if n}
+
+
+def test_overview_shows_what_negative_mentions_are_about_against_the_baseline(db: Store) -> None:
+    at = run_app()
+    first, last = default_window(db)
+    negatives, now = topic_shares(db, first, last)
+    disclosure_day = demo.DISCLOSURE.date()
+    base_negatives, before = topic_shares(
+        db, disclosure_day - timedelta(days=28), disclosure_day - timedelta(days=1)
+    )
+
+    assert "What they are angry about" in [s.value for s in at.subheader]
+    assert any(
+        f"Share of the window's {negatives:,} negative mentions carrying each topic, against "
+        f"the baseline's {base_negatives:,}" in c.value
+        for c in at.caption
+    ), [c.value for c in at.caption]
+    (chart,) = [c for c in at.get("plotly_chart") if c.key == "overview_topics"]
+    bars = {bar["name"]: bar for bar in json.loads(chart.proto.spec)["data"]}
+    assert list(bars) == ["baseline", "this window"]
+    shown_now = dict(zip(bars["this window"]["y"], bars["this window"]["x"], strict=True))
+    shown_before = dict(zip(bars["baseline"]["y"], bars["baseline"]["x"], strict=True))
+    # Every topic the window's negative mentions carry, the most mentions first.
+    assert set(shown_now) == set(now)
+    assert list(shown_now) == sorted(now, key=lambda name: -now[name])
+    for name, share in now.items():
+        assert shown_now[name] == pytest.approx(share * 100)
+        assert shown_before[name] == pytest.approx(before.get(name, 0.0) * 100)
+
+    risen = max(now, key=lambda name: now[name] - before.get(name, 0.0))
+    assert any(
+        m.value.startswith(f"Biggest rise: **{markdown_text(risen)}**") for m in at.markdown
+    ), [m.value for m in at.markdown]
 
 
 # -- mentions explorer ------------------------------------------------------------------------

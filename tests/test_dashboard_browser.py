@@ -168,10 +168,11 @@ def test_overview_screenshot_is_not_blank(page: Any, server: Server, tmp_path: P
 
     # Streamlit scrolls inside its own container, so a full-page shot only holds the viewport:
     # make the viewport tall enough for the whole overview.
-    page.set_viewport_size({"width": 1400, "height": 2600})
+    page.set_viewport_size({"width": 1400, "height": 3200})
     open_overview(page, server)
-    # The timeline, the star ratings of the demo's reviews, and the by-source bars.
-    expect(page.locator(".js-plotly-plot")).to_have_count(3)
+    # The timeline, the star ratings of the demo's reviews, the by-source bars, and the
+    # topics of negative mentions.
+    expect(page.locator(".js-plotly-plot")).to_have_count(4)
     heading = page.get_by_role("heading", name="What is hurting us")
     table = heading.locator('xpath=following::*[@data-testid="stDataFrame"][1]')
     expect(table.locator("table").first).to_have_attribute("aria-rowcount", "11")
@@ -186,7 +187,7 @@ def test_overview_screenshot_is_not_blank(page: Any, server: Server, tmp_path: P
 
     with Image.open(shot) as image:
         rgb = image.convert("RGB")
-        assert rgb.height >= 2600
+        assert rgb.height >= 3200
         colours = rgb.getcolors(maxcolors=1_000_000)
         assert colours is not None
         assert len(colours) > 200, "too few colours for a rendered dashboard"

@@ -155,7 +155,7 @@ def _timed_load(page: Any, url: str) -> tuple[float, float]:
 def _screenshot(browser: Any, url: str, path: Path) -> None:
     # Streamlit scrolls inside its own container, so a full-page shot holds only the
     # viewport: make it tall enough for the whole Overview.
-    context = browser.new_context(viewport={"width": 1400, "height": 2600})
+    context = browser.new_context(viewport={"width": 1400, "height": 3200})
     try:
         page = context.new_page()
         page.goto(url + "/")

@@ -21,6 +21,7 @@ from monitor.models import LABELS, Alert, Event, safe_http_url
 
 LABEL_COLOURS = {"negative": "#c62828", "neutral": "#9e9e9e", "positive": "#2e7d32"}
 EVENT_COLOUR = "#37474f"
+BEFORE_COLOUR = "#90a4ae"  # a baseline, or the days before an event
 
 
 def _fmt(value: float | None, pattern: str) -> str:
@@ -229,6 +230,34 @@ def markdown_text(text: str) -> str:
     """
     flat = " ".join(text.splitlines())
     return _MARKDOWN_PUNCTUATION.sub(lambda found: f"&#{ord(found.group())};", flat)
+
+
+def topic_share_figure(
+    names: Sequence[str], sides: Sequence[tuple[str, Sequence[float | None]]], axis_title: str
+) -> go.Figure:
+    """Return horizontal bars of each topic's share (fractions) on each side, such as the
+    baseline and the window, the first topic on top: the last side in red, an earlier one
+    in grey."""
+    figure = go.Figure()
+    colours = [BEFORE_COLOUR] * (len(sides) - 1) + [LABEL_COLOURS["negative"]]
+    for (side, shares), colour in zip(sides, colours, strict=True):
+        figure.add_bar(
+            y=list(names),
+            x=[(share or 0.0) * 100 for share in shares],
+            name=side,
+            orientation="h",
+            marker_color=colour,
+            hovertemplate="%{y}: %{x:.1f}% (" + _plain(side) + ")<extra></extra>",
+        )
+    figure.update_layout(
+        barmode="group",
+        height=80 + 19 * len(sides) * max(len(names), 1),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": axis_title, "ticksuffix": "%"},
+        yaxis={"autorange": "reversed"},
+        legend={"orientation": "h", "y": -0.15},
+    )
+    return figure
 
 
 def source_figure(by_source: pd.DataFrame) -> go.Figure:

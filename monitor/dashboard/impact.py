@@ -18,15 +18,15 @@ from plotly.subplots import make_subplots
 from monitor import impact, reports
 from monitor.dashboard import data
 from monitor.dashboard.components import (
+    BEFORE_COLOUR,
     EVENT_COLOUR,
-    LABEL_COLOURS,
     markdown_text,
+    topic_share_figure,
     vertical_marker,
 )
 from monitor.dashboard.filters import current_view
 from monitor.models import Event
 
-BEFORE_COLOUR = "#90a4ae"
 AFTER_COLOUR = "#1565c0"
 BAND_COLOUR = "#a5d6a7"
 DEFAULT_DAYS = 7
@@ -132,30 +132,6 @@ def recovery_figure(recovery: Mapping[str, Any], event: Event) -> go.Figure:
     return figure
 
 
-def topic_figure(topics: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Return each topic's share of mentions before and after, the biggest rise on top."""
-    names = [t["name"] for t in topics]
-    figure = go.Figure()
-    for side, colour in (("before", BEFORE_COLOUR), ("after", LABEL_COLOURS["negative"])):
-        figure.add_bar(
-            y=names,
-            x=[(t[side] or 0.0) * 100 for t in topics],
-            name=side,
-            orientation="h",
-            marker_color=colour,
-            hovertemplate="%{y}: %{x:.1f}% " + side + "<extra></extra>",
-        )
-    figure.update_layout(
-        barmode="group",
-        height=80 + 38 * max(len(topics), 1),
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"title": "share of mentions", "ticksuffix": "%"},
-        yaxis={"autorange": "reversed"},
-        legend={"orientation": "h", "y": -0.15},
-    )
-    return figure
-
-
 view = current_view()
 settings = view.settings
 st.title(f"{markdown_text(settings.brand.name)}: impact of events")
@@ -246,7 +222,14 @@ st.caption(
     "a mention can carry several topics, so shares do not add up to 100%."
 )
 if topics:
-    st.plotly_chart(topic_figure(topics), key="impact_topics")
+    st.plotly_chart(
+        topic_share_figure(
+            [t["name"] for t in topics],
+            [("before", [t["before"] for t in topics]), ("after", [t["after"] for t in topics])],
+            "share of mentions",
+        ),
+        key="impact_topics",
+    )
 else:
     st.info("No mention in these windows carries a topic.")
 

@@ -1,10 +1,11 @@
-"""Overview: how much, how negative, compared with before the disclosure, and what hurts most."""
+"""Overview: how much, how negative, compared with before the disclosure, what people are
+angry about, and what hurts most."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from monitor import reports
+from monitor import analysis, reports
 from monitor.dashboard import components, data
 from monitor.dashboard.filters import current_view
 
@@ -143,6 +144,40 @@ with right:
     st.caption("Share negative, mean sentiment and net sentiment in the window.")
     if not breakdown.empty:
         components.source_table(breakdown)
+
+st.subheader("What they are angry about")
+topics, negatives = numbers.topics, numbers.now.negative
+if not negatives:
+    st.info("No negative mentions in this window.")
+elif not topics:
+    st.info(f"None of the window's {negatives:,} negative mentions carries a known topic.")
+else:
+    # The baseline's negative mentions, when there is a baseline with some to compare with.
+    base_negatives = numbers.before.negative if numbers.before is not None else 0
+    sides = [("this window", [t.share for t in topics])]
+    against = ""
+    if baseline is not None and base_negatives:
+        against = f", against the baseline's {base_negatives:,} ({baseline.describe()})"
+        sides.insert(0, ("baseline", [t.baseline_share for t in topics]))
+    st.caption(
+        f"{where}. Share of the window's {negatives:,} negative mentions carrying each topic"
+        f"{against}, the most mentions first; a mention may carry several topics or none, so "
+        "shares do not add up to 100%."
+    )
+    rise = analysis.biggest_rise(topics)
+    if rise is not None and rise.share is not None and rise.baseline_share is not None:
+        st.markdown(
+            f"Biggest rise: **{components.markdown_text(rise.name)}**, in "
+            f"{rise.baseline_share:.0%} of the baseline's negative mentions and "
+            f"{rise.share:.0%} of this window's ({(rise.share - rise.baseline_share) * 100:+.0f} "
+            "points)."
+        )
+    st.plotly_chart(
+        components.topic_share_figure(
+            [t.name for t in topics], sides, "share of negative mentions"
+        ),
+        key="overview_topics",
+    )
 
 st.subheader("What is hurting us")
 st.caption(
