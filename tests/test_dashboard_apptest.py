@@ -247,6 +247,26 @@ def test_overview_shows_what_negative_mentions_are_about_against_the_baseline(db
     ), [m.value for m in at.markdown]
 
 
+def test_overview_opens_the_negative_mentions_of_a_topic_on_the_mentions_page(db: Store) -> None:
+    at = run_app()
+    first, last = default_window(db)
+    at.selectbox(key="overview_topic_pick").set_value("credentials").run()
+    (button,) = [b for b in at.button if b.label == "Open them on the Mentions page"]
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+    assert at.title[0].value == "Mentions"
+    assert at.multiselect(key="explorer_labels").value == ["negative"]
+    assert at.multiselect(key="explorer_topics").value == ["credentials"]
+    expected = db.count_mentions(
+        window_query(first, last, labels=("negative",), topics=("credentials",))
+    )
+    assert match_count(at) == expected > 0
+    (shown,) = [d.value for d in at.dataframe if "label" in d.value.columns]
+    assert set(shown["label"]) == {"negative"}
+    assert shown["engagement"].is_monotonic_decreasing  # most engaged first
+
+
 # -- mentions explorer ------------------------------------------------------------------------
 
 

@@ -163,6 +163,31 @@ def test_mentions_csv_download_has_every_counted_row(
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
+def test_a_topic_on_the_overview_opens_its_negative_mentions(page: Any, server: Server) -> None:
+    from playwright.sync_api import expect
+
+    open_overview(page, server)
+    expect(page.get_by_role("heading", name="What they are angry about")).to_be_visible()
+    # The first topic offered is the one most negative mentions carry.
+    picked = page.get_by_label("Read the negative mentions about")
+    expect(picked).to_be_visible()
+    page.get_by_role("button", name="Open them on the Mentions page").click()
+
+    expect(page.get_by_role("heading", name="Mentions", exact=True)).to_be_visible()
+    caption = page.get_by_text(re.compile(r"^[\d,]+ mentions match: "))
+    expect(caption).to_contain_text("labels: negative; topics: ")
+    found = re.match(r"([\d,]+) mentions match: .*topics: (\w+)\.$", caption.inner_text())
+    assert found, caption.inner_text()
+    query = default_window_query(server.database_url)
+    negatives = MentionQuery(
+        since=query.since, until=query.until, labels=("negative",), topics=(found.group(2),)
+    )
+    assert (
+        int(found.group(1).replace(",", "")) == count_mentions(server.database_url, negatives) > 0
+    )
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
 def test_overview_screenshot_is_not_blank(page: Any, server: Server, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 

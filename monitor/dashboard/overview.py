@@ -178,6 +178,25 @@ else:
         ),
         key="overview_topics",
     )
+    read = st.columns([3, 2], vertical_alignment="bottom")
+    topic_names = {t.topic: t.name for t in topics}
+    about: str = read[0].selectbox(
+        "Read the negative mentions about",
+        list(topic_names),
+        format_func=lambda topic: topic_names[topic],
+        key="overview_topic_pick",
+    )
+    if read[1].button("Open them on the Mentions page", icon=":material/arrow_forward:"):
+        # The Mentions page's filters, set before it draws them; window and sources are the
+        # sidebar's, which every page shares.
+        st.session_state.update(
+            explorer_labels=["negative"],
+            explorer_topics=[about],
+            explorer_search="",
+            explorer_sort="most engaged",
+            explorer_page=1,
+        )
+        st.switch_page("monitor/dashboard/explorer.py")
 
 st.subheader("What is hurting us")
 st.caption(
