@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
-from monitor import analysis, briefing, demo, impact
+from monitor import analysis, briefing, demo, impact, overview
 from monitor.alerts.channels import send
 from monitor.analysis import Window
 from monitor.cli import main
@@ -213,6 +213,16 @@ def test_kpis_are_the_overviews_for_the_same_window(
     for card in cards.values():
         assert f'<div class="value">{card.value}</div>' in page
         assert card.delta and card.delta in page
+
+
+def test_what_people_are_angry_about_is_the_overviews_first_topics(
+    brief: briefing.Briefing, demo_store: Store
+) -> None:
+    baseline = analysis.baseline_window(demo.DISCLOSURE)
+    shown = overview.build(demo_store, LAST_WEEK, baseline).topics
+    assert len(shown) > briefing.TOP_TOPICS  # the page lists them all, the briefing the first
+    assert brief.topics == shown[: briefing.TOP_TOPICS]
+    assert brief.negative_mentions == brief.now.negative
 
 
 def test_cards_equal_the_overview_page(demo_env: str, brief: briefing.Briefing) -> None:
