@@ -54,7 +54,7 @@ class Kpis:
     mean_compound: float | None
     share_negative: float | None
     net_sentiment: float | None
-    negative: int = 0  # negative mentions, the count behind share_negative
+    negative: int  # negative mentions, the count behind share_negative
 
 
 def start_of_day(value: datetime) -> datetime:
