@@ -1100,17 +1100,18 @@ class Store:
         with self.engine.connect() as conn:
             return [_alert_from_row(row) for row in conn.execute(statement)]
 
-    def last_fired(self, rule: str, brand: str) -> datetime | None:
-        """Return when `rule` last fired for `brand`, the start of its cooldown."""
+    def fired_times(self, rule: str, brand: str, latest: int = 1) -> list[datetime]:
+        """Return when `rule` fired for `brand`, its `latest` alerts, oldest first: what its
+        quiet period is worked out from (alerts.rules.quiet_until)."""
         c = alerts.c
         with self.engine.connect() as conn:
             found = conn.execute(
                 sa.select(c.fired_at)
                 .where(c.rule == rule, c.brand == brand)
                 .order_by(c.fired_at.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-        return found
+                .limit(latest)
+            ).scalars()
+            return sorted(found)
 
     def acknowledge_alert(self, alert_id: int, note: str = "") -> bool:
         """Mark an alert as handled, with a note; return False when there is no such alert."""

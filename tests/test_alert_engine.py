@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from monitor import demo
 from monitor.alerts import engine
-from monitor.alerts.rules import Rule
+from monitor.alerts.rules import DEFAULT_RULES, Rule
 from monitor.cli import main
 from monitor.config import BrandConfig, Settings, load_settings
 from monitor.pipeline import import_file
@@ -73,6 +76,43 @@ def test_check_stores_what_fires_and_the_cooldown_holds_it_back(store: Store) ->
         len(engine.check(store, settings(SURGE), now=NOW + timedelta(hours=7), send=send).fired)
         == 1
     )
+
+
+def test_a_rule_that_keeps_firing_stays_quiet_longer_each_time(store: Store) -> None:
+    growing = replace(SURGE, max_cooldown=timedelta(hours=24))
+    fired_at = []
+    for hours in (0, 6, 12, 18, 30, 42):
+        moment = NOW + timedelta(hours=hours)
+        negative_burst(store, moment, prefix=f"h{hours}-")
+        fired_at += [a.fired_at for a in engine.check(store, settings(growing), now=moment).fired]
+    # Quiet for 6h, then 12h, then 24h: the checks at 12h and 30h find it still quiet.
+    assert fired_at == [NOW + timedelta(hours=h) for h in (0, 6, 18, 42)]
+    assert [a.fired_at for a in reversed(store.alerts())] == fired_at
+
+
+def test_a_crisis_that_lasts_is_announced_less_and_less_often(demo_url: str) -> None:
+    surge = next(rule for rule in DEFAULT_RULES if rule.name == "Negative surge")
+    assert surge.max_cooldown == timedelta(hours=24)
+    since, until = demo.DISCLOSURE - timedelta(days=1), demo.DISCLOSURE + timedelta(days=30)
+    db = Store(demo_url)
+    try:
+        growing = [a.fired_at for a in engine.replay(db, settings(surge), since, until)]
+        fixed = replace(surge, max_cooldown=None)
+        every_six_hours = [a.fired_at for a in engine.replay(db, settings(fixed), since, until)]
+    finally:
+        db.close()
+    # The same first alert, the hour the crisis broke; then far fewer repeats.
+    assert growing[0] == every_six_hours[0]
+    assert len(every_six_hours) >= 1.5 * len(growing) > 3
+    gaps = [later - earlier for earlier, later in pairwise(growing)]
+    assert gaps[:2] == [timedelta(hours=6), timedelta(hours=12)]
+    assert min(gaps) >= timedelta(hours=6)
+    # Once it has fired three times in a row (each within a day and a quarter of the one
+    # before), it is announced at most daily until a calm.
+    streak = surge.max_cooldown + surge.cooldown  # type: ignore[operator]
+    for before, previous, gap in zip(gaps, gaps[1:], gaps[2:], strict=False):
+        if before <= streak and previous <= streak:
+            assert gap >= timedelta(hours=24)
 
 
 def test_cooldown_is_per_brand(store: Store) -> None:

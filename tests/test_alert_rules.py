@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from monitor.alerts.rules import DEFAULT_RULES, Rule, RuleError, evaluate, parse_rules
+from monitor.alerts.rules import (
+    DEFAULT_RULES,
+    Rule,
+    RuleError,
+    describe_rule,
+    evaluate,
+    parse_rules,
+    quiet_until,
+)
 
 NOW = datetime(2024, 5, 14, 18, tzinfo=UTC)
 LONG_AGO = NOW - timedelta(days=60)  # the monitor's data starts here unless a test says otherwise
@@ -262,6 +271,14 @@ def test_rules_from_the_config() -> None:
             [{"name": "X", "type": "negative_share"}, {"name": "X", "type": "volume_spike"}],
             "two [[alerts.rules]] are named 'X'",
         ),
+        (
+            [{"name": "X", "type": "negative_share", "cooldown": "12h", "max_cooldown": "6h"}],
+            "max_cooldown (6 hours) is shorter than cooldown (12 hours)",
+        ),
+        (
+            [{"name": "X", "type": "negative_share", "max_cooldown": "a day"}],
+            "max_cooldown = 'a day' is not a duration",
+        ),
     ],
 )
 def test_bad_rules_are_named_with_their_key(raw: object, expected: str) -> None:
@@ -269,3 +286,58 @@ def test_bad_rules_are_named_with_their_key(raw: object, expected: str) -> None:
         parse_rules(raw, Path("monitor.toml"))
     assert expected in str(problem.value)
     assert "monitor.toml" in str(problem.value)
+
+
+# -- quiet periods --------------------------------------------------------------------------------
+
+H = timedelta(hours=1)
+GROWING = negative_share(cooldown=6 * H, max_cooldown=24 * H)
+
+
+def test_a_rule_that_never_fired_may_fire() -> None:
+    assert quiet_until(GROWING, []) is None
+
+
+def test_a_fixed_cooldown_never_grows() -> None:
+    fixed = negative_share(cooldown=6 * H)
+    fired = [NOW + 6 * H * i for i in range(5)]
+    assert quiet_until(fixed, fired) == fired[-1] + 6 * H
+
+
+def test_the_quiet_period_doubles_while_the_rule_keeps_firing_up_to_its_maximum() -> None:
+    # Each alert as soon as the quiet period before it allowed: 6h, 12h, 24h, 24h.
+    fired = [NOW]
+    for _ in range(5):
+        fired.append(quiet_until(GROWING, fired))  # type: ignore[arg-type]
+    assert [later - earlier for earlier, later in pairwise(fired)] == [
+        6 * H,
+        12 * H,
+        24 * H,
+        24 * H,
+        24 * H,
+    ]
+    # The engine reads only the latest alerts the answer depends on, and gets the same.
+    latest = fired[-GROWING.remembered_alerts :]
+    assert GROWING.remembered_alerts == 3
+    assert quiet_until(GROWING, latest) == quiet_until(GROWING, fired) == fired[-1] + 24 * H
+
+
+def test_after_a_calm_the_quiet_period_starts_again_from_the_cooldown() -> None:
+    # Three alerts in a row, then none for more than max_cooldown + cooldown.
+    fired = [NOW, NOW + 6 * H, NOW + 18 * H, NOW + 18 * H + 31 * H]
+    assert quiet_until(GROWING, fired) == fired[-1] + 6 * H
+    # Within max_cooldown + cooldown of the one before, it counts as the same crisis.
+    fired[-1] = NOW + 18 * H + 30 * H
+    assert quiet_until(GROWING, fired) == fired[-1] + 24 * H
+
+
+def test_the_listing_says_how_the_quiet_period_grows() -> None:
+    assert describe_rule(GROWING).endswith(
+        "; cooldown 6 hours, doubling to 24 hours while it keeps firing"
+    )
+    assert describe_rule(negative_share(cooldown=6 * H)).endswith("; cooldown 6 hours")
+    (parsed,) = parse_rules(
+        [{"name": "X", "type": "negative_share", "cooldown": "6h", "max_cooldown": "2d"}],
+        Path("monitor.toml"),
+    )
+    assert (parsed.cooldown, parsed.max_cooldown) == (6 * H, 48 * H)

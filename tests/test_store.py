@@ -366,8 +366,8 @@ def test_alerts_are_stored_listed_and_acknowledged(any_store: Store) -> None:
     )
     assert [a.rule for a in any_store.alerts()] == ["Volume spike", "Negative surge"]
     assert any_store.alerts()[1].evidence == evidence
-    assert any_store.last_fired("Negative surge", "Northwind Bank") == DAY
-    assert any_store.last_fired("Negative surge", "Other brand") is None
+    assert any_store.fired_times("Negative surge", "Northwind Bank") == [DAY]
+    assert any_store.fired_times("Negative surge", "Other brand") == []
     assert first.id is not None and later.id is not None
     assert any_store.acknowledge_alert(first.id, "Statement drafted, legal looped in")
     assert not any_store.acknowledge_alert(9999)
@@ -378,6 +378,10 @@ def test_alerts_are_stored_listed_and_acknowledged(any_store: Store) -> None:
         handled.ack_note == "Statement drafted, legal looped in"
         and handled.acknowledged_at is not None
     )
+    again = DAY + timedelta(hours=7)
+    any_store.add_alert(Alert("Negative surge", "Northwind Bank", again, "high", 0.5, 0.4, "50%"))
+    assert any_store.fired_times("Negative surge", "Northwind Bank", 5) == [DAY, again]
+    assert any_store.fired_times("Negative surge", "Northwind Bank") == [again]
 
 
 def test_a_run_left_running_by_a_killed_process_is_marked_interrupted(store: Store) -> None:

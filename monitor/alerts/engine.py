@@ -1,4 +1,5 @@
-"""The alert engine: evaluates the configured rules, applies cooldowns, stores and sends alerts.
+"""The alert engine: evaluates the configured rules, keeps each quiet after it fires (its
+cooldown, growing while it keeps firing), stores and sends alerts.
 
 `check` runs the rules once at `now` (after every collection, and by `repmon alerts check`).
 `replay` runs them over stored history, step by step, as if live, and lists when each would
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from monitor.alerts.rules import Finding, Rule, evaluate
+from monitor.alerts.rules import Finding, Rule, evaluate, quiet_until
 from monitor.config import Settings
 from monitor.models import Alert, utcnow
 from monitor.store import Store
@@ -93,7 +94,7 @@ def check(
     now: datetime | None = None,
     send: Callable[[Alert, Settings], tuple[list[str], list[str]]] | None = None,
 ) -> CheckResult:
-    """Evaluate every rule at `now`, store what fires (outside its cooldown) and send it."""
+    """Evaluate every rule at `now`, store what fires (outside its quiet period) and send it."""
     now = now or utcnow()
     rules = settings.alert_rules
     result = CheckResult()
@@ -104,8 +105,9 @@ def check(
     bounds = store.time_bounds()
     data_start = bounds[0] if bounds else None
     for rule in rules:
-        last = store.last_fired(rule.name, settings.brand.name)
-        if last is not None and now - last < rule.cooldown:
+        fired = store.fired_times(rule.name, settings.brand.name, rule.remembered_alerts)
+        quiet = quiet_until(rule, fired)
+        if quiet is not None and now < quiet:
             continue
         finding = evaluate(rule, frame, now, data_start=data_start)
         if finding is None:
@@ -141,17 +143,17 @@ def replay(
     frame = load_frame(store, since - horizon, until)
     bounds = store.time_bounds()
     data_start = bounds[0] if bounds else None
-    last_fired: dict[str, datetime] = {}
+    fired_at: dict[str, list[datetime]] = {rule.name: [] for rule in rules}
     fired: list[Alert] = []
     moment = since + step
     while moment <= until:
         for rule in rules:
-            last = last_fired.get(rule.name)
-            if last is not None and moment - last < rule.cooldown:
+            quiet = quiet_until(rule, fired_at[rule.name])
+            if quiet is not None and moment < quiet:
                 continue
             finding = evaluate(rule, frame, moment, data_start=data_start)
             if finding is not None:
-                last_fired[rule.name] = moment
+                fired_at[rule.name].append(moment)
                 fired.append(to_alert(with_texts(store, finding), settings.brand.name))
         moment += step
     return fired

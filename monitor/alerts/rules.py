@@ -16,14 +16,16 @@ Types:
 
 Every rule guards against judging too early (`min_history`: how long the frame must reach
 back) and too little (`min_mentions` in the window), and can be narrowed to some sources and
-topics. Cooldown and history belong to the engine.
+topics. When a rule may fire again (`quiet_until`, from when it fired before) is pure too;
+storing and reading that history belongs to the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from monitor.models import parse_duration
 
 RULE_TYPES = ("negative_share", "volume_spike", "viral_negative", "sentiment_drop")
 SEVERITIES = ("low", "medium", "high", "critical")
+DEFAULT_COOLDOWN = timedelta(hours=6)
 EVIDENCE = 5
 # 1.4826 x MAD estimates the standard deviation of normally distributed data.
 MAD_TO_SD = 1.4826
@@ -60,7 +63,9 @@ class Rule:
     min_growth_per_hour: float | None = None
     min_mentions: int = 10
     min_history: timedelta | None = None
-    cooldown: timedelta = timedelta(hours=6)
+    cooldown: timedelta = DEFAULT_COOLDOWN
+    # While the rule keeps firing, each quiet period doubles up to this (None: it never grows).
+    max_cooldown: timedelta | None = None
     sources: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
 
@@ -73,6 +78,15 @@ class Rule:
     def lookback(self) -> timedelta:
         """Return how far before `now` the rule reads."""
         return self.window + (self.baseline if self.uses_baseline else timedelta(0))
+
+    @property
+    def remembered_alerts(self) -> int:
+        """Return how many of its latest alerts the rule's quiet period depends on."""
+        longest = self.max_cooldown or self.cooldown
+        doublings = 0
+        while self.cooldown * 2**doublings < longest:
+            doublings += 1
+        return doublings + 1
 
     @property
     def required_history(self) -> timedelta:
@@ -92,6 +106,27 @@ class Finding:
     threshold: float
     message: str
     evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+def quiet_until(rule: Rule, fired: Sequence[datetime]) -> datetime | None:
+    """Return when `rule` may fire again, given when it last fired (oldest first; at least
+    its `remembered_alerts` latest), or None when it never has.
+
+    After an alert the rule is quiet for its `cooldown`. With a `max_cooldown`, an alert that
+    follows the one before within `max_cooldown` plus `cooldown` (the condition never really
+    cleared) doubles the quiet period, up to `max_cooldown`: a crisis that lasts weeks is
+    re-announced daily, not every few hours, while a new one after a calm starts afresh.
+    """
+    if not fired:
+        return None
+    quiet = rule.cooldown
+    if rule.max_cooldown is not None:
+        for earlier, later in pairwise(fired):
+            if later - earlier <= rule.max_cooldown + rule.cooldown:
+                quiet = min(quiet * 2, rule.max_cooldown)
+            else:
+                quiet = rule.cooldown
+    return fired[-1] + max(quiet, rule.cooldown)
 
 
 # -- the rules ----------------------------------------------------------------------------------
@@ -301,6 +336,7 @@ RULE_KEYS = {
     "min_mentions",
     "min_history",
     "cooldown",
+    "max_cooldown",
     "sources",
     "topics",
 }
@@ -317,6 +353,7 @@ DEFAULT_RULES = (
         min_mentions=20,
         min_history=timedelta(days=1),
         cooldown=timedelta(hours=6),
+        max_cooldown=timedelta(hours=24),
     ),
     Rule(
         "Volume spike",
@@ -328,6 +365,7 @@ DEFAULT_RULES = (
         ratio=3.0,
         min_mentions=10,
         cooldown=timedelta(hours=6),
+        max_cooldown=timedelta(hours=24),
     ),
     Rule(
         "Viral negative post",
@@ -387,7 +425,7 @@ def _parse_rule(raw: object, index: int, path: Path) -> Rule:
     if kind not in RULE_TYPES:
         raise RuleError(f"{where}: type = {kind!r}; use one of {', '.join(RULE_TYPES)}.")
     values: dict[str, Any] = {"name": name.strip(), "type": kind}
-    for key in ("window", "baseline", "min_history", "cooldown"):
+    for key in ("window", "baseline", "min_history", "cooldown", "max_cooldown"):
         if key in raw:
             try:
                 values[key] = parse_duration(raw[key])
@@ -423,6 +461,12 @@ def _parse_rule(raw: object, index: int, path: Path) -> Rule:
         raise RuleError(f"{where}: threshold is a share between 0 and 1 (0.4 means 40%).")
     if values.get("window", timedelta(hours=1)) <= timedelta(0):
         raise RuleError(f"{where}: window must be longer than 0.")
+    cooldown = values.get("cooldown", DEFAULT_COOLDOWN)
+    if "max_cooldown" in values and values["max_cooldown"] < cooldown:
+        raise RuleError(
+            f"{where}: max_cooldown ({_span(values['max_cooldown'])}) is shorter than "
+            f"cooldown ({_span(cooldown)}); the quiet period only grows from cooldown."
+        )
     return Rule(**values)
 
 
@@ -438,4 +482,7 @@ def describe_rule(rule: Rule) -> str:
     scope = (f"; sources {', '.join(rule.sources)}" if rule.sources else "") + (
         f"; topics {', '.join(rule.topics)}" if rule.topics else ""
     )
-    return f"{rule.name} [{rule.severity}]: {condition}{scope}; cooldown {_span(rule.cooldown)}"
+    quiet = f"cooldown {_span(rule.cooldown)}"
+    if rule.max_cooldown is not None and rule.max_cooldown > rule.cooldown:
+        quiet += f", doubling to {_span(rule.max_cooldown)} while it keeps firing"
+    return f"{rule.name} [{rule.severity}]: {condition}{scope}; {quiet}"

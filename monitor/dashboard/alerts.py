@@ -150,7 +150,7 @@ if history:
 
 st.subheader("Back-test the rules on your history")
 st.caption(
-    "Replays the rules in force hour by hour over stored mentions, as if live (cooldowns "
+    "Replays the rules in force hour by hour over stored mentions, as if live (quiet periods "
     "included; nothing is stored or sent), and marks when each would have fired. Engagement "
     "is as stored now, so viral-post rules may fire earlier than they would have."
 )
