@@ -322,6 +322,12 @@ def test_the_quiet_period_doubles_while_the_rule_keeps_firing_up_to_its_maximum(
     assert quiet_until(GROWING, latest) == quiet_until(GROWING, fired) == fired[-1] + 24 * H
 
 
+def test_a_zero_cooldown_stays_zero() -> None:
+    eager = negative_share(cooldown=timedelta(0), max_cooldown=24 * H)
+    assert eager.remembered_alerts == 1
+    assert quiet_until(eager, [NOW, NOW + H]) == NOW + H
+
+
 def test_after_a_calm_the_quiet_period_starts_again_from_the_cooldown() -> None:
     # Three alerts in a row, then none for more than max_cooldown + cooldown.
     fired = [NOW, NOW + 6 * H, NOW + 18 * H, NOW + 18 * H + 31 * H]

@@ -84,7 +84,8 @@ class Rule:
         """Return how many of its latest alerts the rule's quiet period depends on."""
         longest = self.max_cooldown or self.cooldown
         doublings = 0
-        while self.cooldown * 2**doublings < longest:
+        # A zero cooldown never grows (and would never reach `longest`).
+        while self.cooldown > timedelta(0) and self.cooldown * 2**doublings < longest:
             doublings += 1
         return doublings + 1
 
