@@ -406,11 +406,16 @@ def _print_alert(alert: Alert) -> None:
 @click.pass_obj
 @_fail_on_config_error
 def alerts_rules(obj: Context) -> None:
-    """List the alert rules in force (the config's, or the defaults)."""
+    """List the alert rules in force (the config's, or the defaults), and which are quiet
+    after firing, until when."""
+    from monitor.alerts.engine import rule_states
     from monitor.alerts.rules import describe_rule
 
-    for rule in obj.settings.alert_rules:
-        click.echo(describe_rule(rule))
+    for state in rule_states(obj.store(), obj.settings):
+        line = describe_rule(state.rule)
+        if state.quiet_until is not None:
+            line += f" (quiet until {state.quiet_until:%Y-%m-%d %H:%M} UTC)"
+        click.echo(line)
 
 
 @alerts.command("check")
@@ -418,7 +423,7 @@ def alerts_rules(obj: Context) -> None:
 @click.pass_obj
 @_fail_on_config_error
 def alerts_check(obj: Context, no_send: bool) -> None:
-    """Evaluate every rule now; store and send what fires outside its cooldown."""
+    """Evaluate every rule now; store and send what fires outside its quiet period."""
     from monitor.alerts import engine
 
     settings = obj.settings

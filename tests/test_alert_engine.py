@@ -16,6 +16,7 @@ from monitor.alerts import engine
 from monitor.alerts.rules import DEFAULT_RULES, Rule
 from monitor.cli import main
 from monitor.config import BrandConfig, Settings, load_settings
+from monitor.models import Alert
 from monitor.pipeline import import_file
 from monitor.store import Store
 from tests.conftest import ROOT, make_mention, shared_path
@@ -113,6 +114,35 @@ def test_a_crisis_that_lasts_is_announced_less_and_less_often(demo_url: str) -> 
     for before, previous, gap in zip(gaps, gaps[1:], gaps[2:], strict=False):
         if before <= streak and previous <= streak:
             assert gap >= timedelta(hours=24)
+
+
+def test_rule_states_say_which_rule_is_quiet_and_until_when(store: Store) -> None:
+    growing = replace(SURGE, max_cooldown=timedelta(hours=24))
+    negative_burst(store, NOW)
+    engine.check(store, settings(growing), now=NOW)
+    (state,) = engine.rule_states(store, settings(growing), now=NOW + timedelta(hours=1))
+    assert (state.last_fired, state.quiet_until) == (NOW, NOW + timedelta(hours=6))
+    (later,) = engine.rule_states(store, settings(growing), now=NOW + timedelta(hours=6))
+    assert (later.last_fired, later.quiet_until) == (NOW, None)
+
+
+def test_cli_lists_the_rules_with_their_quiet_periods(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+    fired = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+    store.add_alert(
+        Alert("Negative surge", "Northwind Bank", fired, "high", 0.5, 0.45, "50% negative")
+    )
+    runner = CliRunner()
+    listed = runner.invoke(main, ["--database", store.url, "alerts", "rules"])
+    assert listed.exit_code == 0, listed.output
+    lines = {line.split(" [")[0]: line for line in listed.output.splitlines()}
+    assert set(lines) == {rule.name for rule in DEFAULT_RULES}
+    quiet = fired + timedelta(hours=6)
+    assert lines["Negative surge"].endswith(f"(quiet until {quiet:%Y-%m-%d %H:%M} UTC)")
+    assert "quiet until" not in lines["Volume spike"]
 
 
 def test_cooldown_is_per_brand(store: Store) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from monitor import demo
+from monitor.alerts.rules import DEFAULT_RULES
+from monitor.models import Alert
 from monitor.store import Store
 from tests.conftest import ROOT, run_demo_mode
 
@@ -40,6 +44,27 @@ def test_alerts_page_lists_open_alerts_and_acknowledges_one(
     assert handled.acknowledged_at is not None and handled.ack_note == "Holding statement posted"
     assert len(store.alerts(unacknowledged=True, limit=None)) == len(open_before) - 1
     store.close()
+
+
+def test_alerts_page_says_which_rules_are_quiet_after_firing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_copy: str, fresh_streamlit: None
+) -> None:
+    store = Store(run_demo_mode(monkeypatch, tmp_path, demo_copy))
+    fired = datetime.now(UTC) - timedelta(hours=1)
+    store.add_alert(
+        Alert("Negative surge", demo.BRAND.name, fired, "high", 0.5, 0.45, "50% negative")
+    )
+    store.close()
+    at = open_page(PAGE)
+    assert any(e.label.endswith(", 1 quiet after firing") for e in at.expander)
+    (rules,) = [df.value for df in at.dataframe if "quiet until (UTC)" in df.value.columns]
+    assert len(rules) == len(DEFAULT_RULES)
+    quiet = rules.set_index(rules["rule"].str.split(" [", regex=False).str[0])
+    assert quiet.loc["Negative surge", "quiet until (UTC)"] == pd.Timestamp(
+        fired + timedelta(hours=6)
+    )
+    assert quiet.loc["Negative surge", "last fired (UTC)"] == pd.Timestamp(fired)
+    assert quiet["quiet until (UTC)"].isna().sum() == len(DEFAULT_RULES) - 1
 
 
 def test_back_test_marks_when_rules_would_have_fired(demo_env: str) -> None:

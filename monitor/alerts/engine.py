@@ -87,6 +87,29 @@ def with_texts(store: Store, finding: Finding) -> Finding:
     return replace(finding, evidence=evidence)
 
 
+@dataclass(frozen=True)
+class RuleState:
+    """Where a rule stands at a moment: when it last fired, and until when it stays quiet
+    (None: it may fire at the next check)."""
+
+    rule: Rule
+    last_fired: datetime | None
+    quiet_until: datetime | None
+
+
+def rule_states(store: Store, settings: Settings, now: datetime | None = None) -> list[RuleState]:
+    """Return the state of every rule in force at `now` (default: the current time)."""
+    now = now or utcnow()
+    states = []
+    for rule in settings.alert_rules:
+        fired = store.fired_times(rule.name, settings.brand.name, rule.remembered_alerts)
+        quiet = quiet_until(rule, fired)
+        states.append(
+            RuleState(rule, fired[-1] if fired else None, quiet if quiet and quiet > now else None)
+        )
+    return states
+
+
 def check(
     store: Store,
     settings: Settings,

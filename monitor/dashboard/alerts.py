@@ -18,12 +18,34 @@ settings = view.settings
 url = view.database_url
 st.title("Alerts")
 
-with st.expander(f"Rules in force ({len(settings.alert_rules)})"):
-    for rule in settings.alert_rules:
-        st.text(describe_rule(rule))
+states = data.rule_states(url, settings)
+quiet = [state for state in states if state.quiet_until is not None]
+with st.expander(
+    f"Rules in force ({len(states)})" + (f", {len(quiet)} quiet after firing" if quiet else "")
+):
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "rule": describe_rule(state.rule),
+                    "last fired (UTC)": state.last_fired,
+                    "quiet until (UTC)": state.quiet_until,
+                }
+                for state in states
+            ]
+        ),
+        hide_index=True,
+        key="alerts_rules",
+        column_config={
+            "rule": st.column_config.TextColumn(width="large"),
+            "last fired (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "quiet until (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        },
+    )
     st.caption(
-        "Set them in monitor.toml, [[alerts.rules]]; the defaults and their reasoning are "
-        "in docs/alerts.md."
+        "A rule that fired stays quiet for its cooldown, longer while it keeps firing (see "
+        "docs/alerts.md); blank: it may fire at the next check. Set the rules in "
+        "monitor.toml, [[alerts.rules]]; the defaults and their reasoning are in docs/alerts.md."
     )
 
 

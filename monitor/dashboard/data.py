@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -19,6 +19,9 @@ from monitor.analysis import BASELINE_DAYS, Window
 from monitor.config import Settings
 from monitor.models import Alert, CollectionRun, Event, MentionQuery
 from monitor.store import Store
+
+if TYPE_CHECKING:
+    from monitor.alerts.engine import RuleState
 
 # Query objects are frozen dataclasses; their repr is a complete, stable cache key.
 _QUERY_HASH: dict[str | type[Any], Callable[[Any], Any]] = {MentionQuery: repr}
@@ -143,6 +146,13 @@ def alerts(
     return store(database_url).alerts(
         since=since, until=until, unacknowledged=unacknowledged, limit=limit
     )
+
+
+def rule_states(database_url: str, current: Settings) -> list[RuleState]:
+    """Return each rule's last alert and quiet period now (not cached: time moves them)."""
+    from monitor.alerts.engine import rule_states
+
+    return rule_states(store(database_url), current)
 
 
 def acknowledge(database_url: str, alert_id: int, note: str) -> bool:
