@@ -29,7 +29,11 @@ with st.expander(
                 {
                     "rule": describe_rule(state.rule),
                     "last fired (UTC)": state.last_fired,
-                    "quiet until (UTC)": state.quiet_until,
+                    "quiet until (UTC)": (
+                        f"{state.quiet_until:%Y-%m-%d %H:%M}"
+                        if state.quiet_until is not None
+                        else "may fire now"
+                    ),
                 }
                 for state in states
             ]
@@ -39,12 +43,11 @@ with st.expander(
         column_config={
             "rule": st.column_config.TextColumn(width="large"),
             "last fired (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-            "quiet until (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
         },
     )
     st.caption(
         "A rule that fired stays quiet for its cooldown, longer while it keeps firing (see "
-        "docs/alerts.md); blank: it may fire at the next check. Set the rules in "
+        "docs/alerts.md). Set the rules in "
         "monitor.toml, [[alerts.rules]]; the defaults and their reasoning are in docs/alerts.md."
     )
 
