@@ -105,7 +105,11 @@ def rule_states(store: Store, settings: Settings, now: datetime | None = None) -
         fired = store.fired_times(rule.name, settings.brand.name, rule.remembered_alerts)
         quiet = quiet_until(rule, fired)
         states.append(
-            RuleState(rule, fired[-1] if fired else None, quiet if quiet and quiet > now else None)
+            RuleState(
+                rule,
+                fired[-1] if fired else None,
+                quiet if quiet is not None and quiet > now else None,
+            )
         )
     return states
 
