@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -62,7 +61,7 @@ def test_alerts_page_says_which_rules_are_quiet_after_firing(
     quiet = rules.set_index(rules["rule"].str.split(" [", regex=False).str[0])
     until = fired + timedelta(hours=6)
     assert quiet.loc["Negative surge", "quiet until (UTC)"] == f"{until:%Y-%m-%d %H:%M}"
-    assert quiet.loc["Negative surge", "last fired (UTC)"] == pd.Timestamp(fired)
+    assert quiet.loc["Negative surge", "last fired (UTC)"] == f"{fired:%Y-%m-%d %H:%M}"
     others = quiet.drop(index="Negative surge")["quiet until (UTC)"]
     assert list(others) == ["may fire now"] * (len(DEFAULT_RULES) - 1)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 import streamlit as st
 
@@ -12,6 +14,12 @@ from monitor.dashboard.filters import current_view, timeline_window
 from monitor.models import Alert, safe_http_url
 
 SEVERITY_COLOURS = {"critical": "red", "high": "red", "medium": "orange", "low": "yellow"}
+
+
+def _minute(moment: datetime | None, otherwise: str) -> str:
+    """Return a UTC time to the minute, or `otherwise` when there is none."""
+    return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else otherwise
+
 
 view = current_view()
 settings = view.settings
@@ -28,22 +36,15 @@ with st.expander(
             [
                 {
                     "rule": describe_rule(state.rule),
-                    "last fired (UTC)": state.last_fired,
-                    "quiet until (UTC)": (
-                        f"{state.quiet_until:%Y-%m-%d %H:%M}"
-                        if state.quiet_until is not None
-                        else "may fire now"
-                    ),
+                    "last fired (UTC)": _minute(state.last_fired, "never"),
+                    "quiet until (UTC)": _minute(state.quiet_until, "may fire now"),
                 }
                 for state in states
             ]
         ),
         hide_index=True,
         key="alerts_rules",
-        column_config={
-            "rule": st.column_config.TextColumn(width="large"),
-            "last fired (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-        },
+        column_config={"rule": st.column_config.TextColumn(width="large")},
     )
     st.caption(
         "A rule that fired stays quiet for its cooldown, longer while it keeps firing (see "
