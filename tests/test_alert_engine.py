@@ -88,7 +88,16 @@ def test_a_rule_that_keeps_firing_stays_quiet_longer_each_time(store: Store) -> 
         fired_at += [a.fired_at for a in engine.check(store, settings(growing), now=moment).fired]
     # Quiet for 6h, then 12h, then 24h: the checks at 12h and 30h find it still quiet.
     assert fired_at == [NOW + timedelta(hours=h) for h in (0, 6, 18, 42)]
-    assert [a.fired_at for a in reversed(store.alerts())] == fired_at
+    stored = list(reversed(store.alerts()))
+    assert [a.fired_at for a in stored] == fired_at
+    # From the second alert on, each says when the next may come, so silence is not calm.
+    assert "keeps firing" not in stored[0].message
+    for alert, wait in zip(stored[1:], (12, 24, 24), strict=True):
+        until = alert.fired_at + timedelta(hours=wait)
+        assert alert.message.endswith(
+            f"It keeps firing: the next alert from this rule comes no sooner than "
+            f"{until:%Y-%m-%d %H:%M} UTC, in {wait} hours."
+        ), alert.message
 
 
 def test_a_crisis_that_lasts_is_announced_less_and_less_often(demo_url: str) -> None:

@@ -87,6 +87,21 @@ def with_texts(store: Store, finding: Finding) -> Finding:
     return replace(finding, evidence=evidence)
 
 
+def with_quiet_note(finding: Finding, fired_before: Sequence[datetime]) -> Finding:
+    """Return `finding`, its message saying when the rule may fire next if it keeps firing
+    and so stays quiet longer than its cooldown (the team should not take silence for calm)."""
+    rule = finding.rule
+    until = quiet_until(rule, [*fired_before, finding.at])
+    if until is None or until - finding.at <= rule.cooldown:
+        return finding
+    hours = (until - finding.at) / timedelta(hours=1)
+    note = (
+        f"It keeps firing: the next alert from this rule comes no sooner than "
+        f"{until:%Y-%m-%d %H:%M} UTC, in {hours:g} hours."
+    )
+    return replace(finding, message=f"{finding.message} {note}")
+
+
 @dataclass(frozen=True)
 class RuleState:
     """Where a rule stands at a moment: when it last fired, and until when it stays quiet
@@ -139,6 +154,7 @@ def check(
         finding = evaluate(rule, frame, now, data_start=data_start)
         if finding is None:
             continue
+        finding = with_quiet_note(finding, fired)
         alert = store.add_alert(to_alert(with_texts(store, finding), settings.brand.name))
         result.fired.append(alert)
         if send is not None:
@@ -180,6 +196,7 @@ def replay(
                 continue
             finding = evaluate(rule, frame, moment, data_start=data_start)
             if finding is not None:
+                finding = with_quiet_note(finding, fired_at[rule.name])
                 fired_at[rule.name].append(moment)
                 fired.append(to_alert(with_texts(store, finding), settings.brand.name))
         moment += step
