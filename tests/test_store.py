@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -206,6 +207,37 @@ def test_a_version_2_database_gets_the_partial_story_url_index(any_store: Store)
     assert "ix_mentions_canonical_url" not in indexes and "ix_mentions_story_url" in indexes
     again = make_mention(source="news", external_id="b", text="Other words", canonical_url=url)
     assert reopened.upsert_mentions([again]).duplicates == 1  # still found by its URL
+    reopened.close()
+
+
+def test_a_version_3_database_loses_the_daily_index_and_counts_the_same(
+    any_store: Store,
+) -> None:
+    any_store.upsert_mentions(
+        [
+            make_mention(external_id="a", text="Northwind Bank leaked my card number"),
+            make_mention(external_id="b", text="Northwind Bank card replaced, thanks"),
+            make_mention(external_id="c", text="Northwind Bank opened a new branch"),
+        ]
+    )
+    searched = MentionQuery(search="card")
+    before = any_store.daily_counts(searched)
+    with any_store.engine.begin() as conn:  # as version 3 left it
+        conn.execute(
+            sa.text(
+                "CREATE INDEX ix_mentions_day_source_label "
+                "ON mentions (published_day, source, label, compound)"
+            )
+        )
+        conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value="3"))
+    reopened = Store(any_store.url)
+    assert reopened.schema_version() == SCHEMA_VERSION
+    indexes = {ix["name"] for ix in sa.inspect(reopened.engine).get_indexes("mentions")}
+    assert "ix_mentions_day_source_label" not in indexes
+    assert "ix_mentions_published_cover" in indexes  # what time ranges and rules read
+    after = reopened.daily_counts(searched)
+    assert after["mentions"].sum() == 2
+    pd.testing.assert_frame_equal(after, before)
     reopened.close()
 
 
