@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property, lru_cache
@@ -497,7 +498,7 @@ class Store:
         # A later duplicate wins (in the first one's place).
         ordered = list(dict(zip(map(_key, given), given, strict=True)).values())
         total = UpsertResult()
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             # One writer at a time (a collect and an import, `watch` and "Collect now"): what
             # is read below must not change before it is written, or a mention both writers
             # find new is counted twice in the rollups. This no-op write takes SQLite's write
@@ -517,6 +518,33 @@ class Store:
                 ).scalar_one_or_none()
                 self._set_meta(conn, "data_version", str(int(version or 0) + 1))
         return total
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Connection]:
+        """Return a connection in a transaction for upserts; on SQLite, one whose temporary
+        storage is in memory while the transaction lasts.
+
+        A statement that writes many rows inside a transaction keeps a statement journal
+        (what to undo should the statement fail half-way), and SQLite spills it to a
+        temporary file beyond 64 KiB: our 256-row statements made more than half of an
+        import's write calls that way. In memory, such a journal is only as large as the pages
+        one statement changes. Reads keep the default, where a large sort spills to a file
+        instead of growing in memory.
+        """
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection if self.dialect == "sqlite" else None
+            if raw is not None:
+                # Outside any transaction, as SQLite requires; the driver begins none for it.
+                raw.execute("PRAGMA temp_store=MEMORY")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if raw is not None:
+                    try:
+                        raw.execute("PRAGMA temp_store=DEFAULT")
+                    except sqlite3.Error:
+                        conn.invalidate()  # the pool must not hand it out as it is
 
     def _upsert_batch(self, conn: Connection, rows: list[PreparedRow]) -> UpsertResult:
         by_source = _ids_by_source(rows)

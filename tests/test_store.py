@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from monitor.models import CollectionRun, Event, MentionQuery
-from monitor.store import SCHEMA_VERSION, Store, meta, redact_url
+from monitor.store import SCHEMA_VERSION, WRITE_COLUMNS, Store, meta, redact_url
 from tests.conftest import make_mention
 
 DAY = datetime(2024, 5, 1, tzinfo=UTC)
@@ -424,3 +426,62 @@ def test_a_run_left_running_by_a_killed_process_is_marked_interrupted(store: Sto
     assert runs[killed.id].status == "interrupted"
     assert "killed or crashed" in runs[killed.id].error
     assert runs[other.id].status == "running"  # another source's run is left alone
+
+
+def _temporary_files_open() -> list[str]:
+    """Return the SQLite temporary files this process has open (Linux names them in /proc)."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed since it was listed
+        if "etilqs_" in target:  # the prefix SQLite gives its temporary files
+            found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+def test_an_import_sized_upsert_writes_no_temporary_files(store: Store) -> None:
+    # Each multi-row statement in a transaction keeps a journal to undo it should it fail
+    # half-way; spilled to a temporary file, it was more than half of an import's writes.
+    seen: list[str] = []
+
+    @sa.event.listens_for(store.engine, "after_cursor_execute")
+    def look(*_: object) -> None:
+        seen.extend(_temporary_files_open())
+
+    long_text = "Northwind Bank leaked card numbers and nobody answers the phone. " * 8
+    mentions = [make_mention(external_id=f"t{i}", text=f"{long_text} #{i}") for i in range(2000)]
+    result = store.upsert_mentions(mentions)
+    again = store.upsert_mentions([make_mention(external_id=f"t{i}", score=i) for i in range(2000)])
+    assert (result.new, again.updated) == (2000, 2000)
+    assert seen == []
+
+
+def test_reads_after_an_upsert_keep_the_default_temporary_storage(store: Store) -> None:
+    # In memory only while writing: a read's large sort must still spill to a file rather
+    # than grow in memory, after a write that succeeded and after one that failed.
+    def temp_store_of_pooled_connections() -> set[int]:
+        # Every connection the pool holds, taken at once (it hands them out in turn).
+        held = [store.engine.connect() for _ in range(store.engine.pool.size())]  # type: ignore[attr-defined]
+        try:
+            return {int(c.exec_driver_sql("PRAGMA temp_store").scalar_one()) for c in held}
+        finally:
+            for conn in held:
+                conn.close()
+
+    default = temp_store_of_pooled_connections()
+    assert len(default) == 1
+    store.upsert_mentions([make_mention(external_id="ok")])
+    assert temp_store_of_pooled_connections() == default
+    unscored = make_mention(external_id="bad")
+    unscored.label = None
+    with pytest.raises(ValueError, match="unscored"):
+        store.upsert_mentions([unscored])
+    (row,) = store.prepare([make_mention(external_id="refused")])
+    at = WRITE_COLUMNS.index("label")
+    with pytest.raises(sa.exc.IntegrityError):  # the database refuses it mid-transaction
+        store.upsert_prepared([(*row[:at], None, *row[at + 1 :])])
+    assert temp_store_of_pooled_connections() == default
+    assert store.count_mentions() == 1
