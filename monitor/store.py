@@ -521,7 +521,7 @@ class Store:
 
     @contextmanager
     def _write_transaction(self) -> Iterator[Connection]:
-        """Return a connection in a transaction for upserts; on SQLite, one whose temporary
+        """Give a connection in a transaction for upserts; on SQLite, one whose temporary
         storage is in memory while the transaction lasts.
 
         A statement that writes many rows inside a transaction keeps a statement journal
