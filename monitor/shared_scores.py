@@ -11,10 +11,10 @@ since. One lock guards the rings; a worker that cannot take it within LOCK_WAIT 
 holder was killed half-way) stops sharing and goes on scoring by itself, since sharing only
 saves work and must never hold an import up.
 
-A text is known by the hash of (text, rating) and its length. Forked workers share the
-importing process's hash secret, so they agree on hashes; two different texts of the same
-length with the same 64-bit hash in one import, about once in 10^7 imports of a million
-texts, would give the second the first one's score.
+A text is known by the 64-bit hash of (text, rating) and its length. Forked workers share
+the importing process's hash secret, so they agree on hashes. Two different texts of one
+import with the same hash and length would give the second the first one's score: with a
+million distinct texts, the chance that any two share a hash is below 1 in 10^7.
 """
 
 from __future__ import annotations
@@ -35,12 +35,16 @@ if TYPE_CHECKING:
 # as one bit each in lexicon order, and the label's place in LABELS).
 RECORD = struct.Struct("<qIdQB")
 COUNT = struct.Struct("<q")
-# Records a worker's ring holds: far more than any worker adds while another makes a chunk
-# (one chunk adds at most pipeline.CHUNK), so a reader never misses records in practice.
+# Records a worker's ring holds. While one worker makes a chunk, the others make at most the
+# other chunks in flight (pipeline.IN_FLIGHT a worker, of at most pipeline.CHUNK records:
+# 7,500 with four workers), so a working reader misses none. Records written over before a
+# reader saw them only cost it scoring those texts itself.
 RING_RECORDS = 1 << 15
 LOCK_WAIT = 2.0  # seconds
-# Scores learned from other workers that a worker keeps, as many as a Scorer remembers.
-KNOWN_SIZE = 100_000
+# Scores learned from other workers that a worker keeps: about 200 bytes each in Python, so
+# at most 10 MB a worker. Reposts come soon after their first copy, as a Scorer's memory
+# assumes too.
+KNOWN_SIZE = 50_000
 MAX_TOPICS = 64
 
 
