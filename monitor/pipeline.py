@@ -33,7 +33,7 @@ from monitor.config import ConfigError, Settings, redact_secrets
 from monitor.matching import BrandMatcher
 from monitor.models import REMEMBERED_TEXT_CHARS, Alert, CollectionRun, Mention, utcnow
 from monitor.scoring import Scorer, default_scorer
-from monitor.shared_scores import ScoreExchange, SharedScores
+from monitor.shared_scores import SharedScores
 from monitor.store import PreparedRow, Store, UpsertResult
 
 log = logging.getLogger(__name__)
@@ -285,7 +285,7 @@ class _ChunkMaker:
         """`readers` holds, for each file, how to parse an item (None: items are records
         already) and how to convert a record."""
         self.store, self.readers, self.scorer = store, readers, scorer
-        self.exchange: ScoreExchange | None = None  # a worker's, trading scores with the others
+        self.shared_scores: SharedScores | None = None  # in workers: what all of them scored
         # Reposts and cross-posts repeat recent texts: each short one is matched once.
         self._matches = None if matcher is None else lru_cache(1 << 14)(matcher.matches)
 
@@ -317,14 +317,7 @@ class _ChunkMaker:
                 chunk.skipped += 1
                 continue
             kept.append(mention)
-        exchange = self.exchange
-        if exchange is None:
-            chunk.rows = self.store.prepare(self.scorer.score_mentions(kept))
-        else:
-            exchange.trade()  # learn what the others scored since this worker last asked
-            scored = self.scorer.score_mentions(kept, exchange)
-            exchange.trade()  # and tell them at once what this one scored
-            chunk.rows = self.store.prepare(scored)
+        chunk.rows = self.store.prepare(self.scorer.score_mentions(kept, self.shared_scores))
         chunk.chars = sum(len(m.title) + len(m.text) for m in kept)
         return chunk
 
@@ -333,13 +326,10 @@ _worker_maker: _ChunkMaker | None = None  # each worker process's own, set as it
 _worker_folder: Path | None = None  # where a worker leaves the chunks it makes
 
 
-def _start_worker(
-    maker: _ChunkMaker, importer: int, folder: Path, shared: SharedScores | None
-) -> None:
+def _start_worker(maker: _ChunkMaker, importer: int, folder: Path, shared: SharedScores) -> None:
     global _worker_maker, _worker_folder
     _worker_maker, _worker_folder = maker, folder
-    if shared is not None:
-        maker.exchange = shared.join(maker.scorer.topic_ids)
+    maker.shared_scores = shared
     _die_with(importer)
     # The writing process is the pipeline's narrowest step: when CPUs are short, it goes first.
     os.nice(WORKER_NICENESS)
@@ -504,7 +494,7 @@ def _made_chunks(
             yield job if isinstance(job, _FileEnd) else maker(job)
         return
     maker.store.prepare([])  # compile the write statement once, before the workers fork
-    shared = SharedScores(workers)
+    shared = SharedScores(maker.scorer.topic_ids)
     try:
         with _chunk_folder() as folder:
             yield from _made_by_workers(maker, jobs, workers, folder, shared)
@@ -517,10 +507,10 @@ def _made_by_workers(
     jobs: Iterable[_Job | _FileEnd],
     workers: int,
     folder: Path,
-    shared: SharedScores | None,
+    shared: SharedScores,
 ) -> Iterator[_Chunk | _FileEnd]:
     """_made_chunks with `workers` processes, which leave the chunks they make in `folder`
-    and trade the scores they evaluate through `shared`."""
+    and share the scores they evaluate in `shared`."""
     pool = ProcessPoolExecutor(
         workers,
         mp_context=mp.get_context("fork"),

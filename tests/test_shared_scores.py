@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import struct
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +19,7 @@ from monitor.config import BrandConfig, Settings
 from monitor.models import Mention
 from monitor.pipeline import FileToImport, import_files
 from monitor.scoring import Evaluation, Scorer, default_scorer
-from monitor.shared_scores import ScoreExchange, SharedScores
+from monitor.shared_scores import RECORD, SLOTS, SharedScores
 from monitor.store import Store
 
 NORTHWIND = Settings(brand=BrandConfig("Northwind Bank", ("Northwind",)))
@@ -65,28 +65,21 @@ def _scores(mentions: list[Mention]) -> list[tuple[Any, ...]]:
     return [(m.compound, m.label, m.topics) for m in mentions]
 
 
-def _score_and_trade(shared: SharedScores, texts: list[str], rating: float | None) -> None:
-    """A first worker: score `texts` and tell the others."""
-    scorer = Scorer(default_scorer().lexicon)
-    exchange = shared.join(scorer.topic_ids)
-    scorer.score_mentions(_mentions(texts, rating), exchange)
-    exchange.trade()
+def _score_into(shared: SharedScores, texts: list[str], rating: float | None) -> None:
+    """A first worker: score `texts`, putting what it evaluates in the table."""
+    Scorer(default_scorer().lexicon).score_mentions(_mentions(texts, rating), shared)
 
 
-def _learn_and_score(
-    shared: SharedScores, asked: list[tuple[str, float | None]], answers: Any
-) -> None:
-    """A second worker: learn what the first scored, then score `asked`; send back the
-    scores and how many it evaluated itself."""
+def _score_from(shared: SharedScores, asked: list[tuple[str, float | None]], answers: Any) -> None:
+    """A second worker: score `asked` with the table; send back the scores, how many it
+    evaluated itself and how many it took from the table."""
     scorer = CountingScorer()
-    exchange = shared.join(scorer.topic_ids)
-    exchange.trade()
     mentions = [
         Mention(source="forum", external_id=f"q{i}", text=text, published_at=START, rating=rating)
         for i, (text, rating) in enumerate(asked)
     ]
-    scorer.score_mentions(mentions, exchange)
-    answers.send((_scores(mentions), scorer.evaluations.value, exchange.taken))
+    scorer.score_mentions(mentions, shared)
+    answers.send((_scores(mentions), scorer.evaluations.value, shared.taken))
 
 
 def _run(target: Any, *args: Any) -> None:
@@ -96,87 +89,96 @@ def _run(target: Any, *args: Any) -> None:
     assert process.exitcode == 0
 
 
+def _expected(asked: list[tuple[str, float | None]]) -> list[tuple[Any, ...]]:
+    fresh = Scorer(default_scorer().lexicon)
+    return [(s.compound, s.label, s.topics) for s in (fresh.score(t, r) for t, r in asked)]
+
+
 @needs_fork
 def test_a_worker_takes_the_scores_another_evaluated_and_evaluates_only_what_is_new() -> None:
-    shared = SharedScores(2)
-    seen, new = _texts(300), _texts(40)
-    _run(_score_and_trade, shared, seen, None)
+    shared = SharedScores(default_scorer().topic_ids)
+    texts = _apart(_texts(340))
+    seen, new = texts[:-40], texts[-40:]
+    _run(_score_into, shared, seen, None)
     # The same texts, some new ones, and a seen text with a 1-star rating: the rating can
     # change the label, so that one is a different question.
     asked: list[tuple[str, float | None]] = [(text, None) for text in seen + new]
-    asked.append((seen[0], 1.0))
+    taken_slots = {hash(key) & (SLOTS - 1) for key in asked}
+    rated = next(t for t in seen if hash((t, 1.0)) & (SLOTS - 1) not in taken_slots)
+    asked.append((rated, 1.0))
     receiving, sending = FORK.Pipe(duplex=False)
-    _run(_learn_and_score, shared, asked, sending)
+    _run(_score_from, shared, asked, sending)
     scores, evaluated, taken = receiving.recv()
     shared.close()
 
     assert (evaluated, taken) == (len(new) + 1, len(seen))
-    fresh = Scorer(default_scorer().lexicon)
-    expected = [fresh.score(text, rating) for text, rating in asked]
-    assert scores == [(s.compound, s.label, s.topics) for s in expected]
+    assert scores == _expected(asked)
     assert scores[-1][1] == "negative" and any(s[2] for s in scores)  # topics made the trip
 
 
-def test_a_reader_far_behind_gets_the_latest_scores_and_nothing_garbled() -> None:
-    shared = SharedScores(2, ring_records=8)
+def _apart(texts: list[str]) -> list[str]:
+    """`texts` but those whose slot another takes (rated None; the test process hashes as
+    its forked workers do): a later text taking over a slot is tested on its own."""
+    slots: dict[int, list[str]] = {}
+    for text in texts:
+        slots.setdefault(hash((text, None)) & (SLOTS - 1), []).append(text)
+    return [text for text in texts if len(slots[hash((text, None)) & (SLOTS - 1)]) == 1]
+
+
+def test_a_torn_or_empty_record_is_a_miss_and_the_text_is_scored_afresh() -> None:
+    shared = SharedScores(default_scorer().topic_ids, slots=1 << 4)
     scorer = Scorer(default_scorer().lexicon)
-    writer, reader = shared.join(scorer.topic_ids), shared.join(scorer.topic_ids)
-    texts = _texts(25)
-    for start in (0, 5, 10):  # three trades, the ring wrapping round in the second
-        scorer.score_mentions(_mentions(texts[start : start + 5]), writer)
-        writer.trade()
-    reader.trade()
-    learned = [reader.get((text, None)) for text in texts[:15]]
-    # Only the last 8 are still in the ring; each is exactly what the writer's scorer gave.
-    assert learned[:7] == [None] * 7
-    assert learned[7:] == [scorer._evaluate(text, None) for text in texts[7:15]]
-    # 10 more, more than the ring holds in one trade: the last 8 of them arrive.
-    scorer.score_mentions(_mentions(texts[15:25]), writer)
-    writer.trade()
-    reader.trade()
-    assert [reader.get((text, None)) is not None for text in texts[15:25]] == [False] * 2 + [
-        True
-    ] * 8
+    text = "Northwind Bank leaked my card details, awful"
+    assert shared.get((text, None)) is None  # an empty slot
+    evaluation = scorer._evaluate(text, None)
+    shared.add((text, None), evaluation)
+    assert shared.get((text, None)) == evaluation
+    # Another worker half-way through writing the slot: the compound's bytes changed, the
+    # rest not yet.
+    at = (hash((text, None)) & 15) * RECORD.size + 12
+    shared._memory[at : at + 8] = struct.pack("<d", 0.9)
+    assert shared.get((text, None)) is None
+    [mention] = scorer.score_mentions(_mentions([text]), shared)
+    assert (mention.compound, mention.label, mention.topics) == evaluation
     shared.close()
 
 
-def test_a_lock_nobody_releases_slows_no_worker_down_for_long() -> None:
-    """A worker killed while holding the lock must not stop the others."""
-    shared = SharedScores(2)
-    scorer = Scorer(default_scorer().lexicon)
-    early = shared.join(scorer.topic_ids, lock_wait=0.05)
-    assert early.sharing
-    shared._lock.acquire()  # as the killed worker left it
-    began = time.monotonic()
-    late = shared.join(scorer.topic_ids, lock_wait=0.05)
-    assert not late.sharing
-    mentions = _mentions(_texts(20))
-    scorer.score_mentions(mentions, early)
-    early.trade()  # waits once, then scores alone
-    assert not early.sharing
-    early.trade()
-    scorer.score_mentions(_mentions(_texts(5)), early)
-    assert time.monotonic() - began < 5
-    fresh = Scorer(default_scorer().lexicon)
-    expected = [fresh.score(m.text) for m in mentions]
-    assert _scores(mentions) == [(s.compound, s.label, s.topics) for s in expected]
-    shared._lock.release()
+def test_a_later_text_takes_over_its_slot_and_the_earlier_one_is_scored_again() -> None:
+    shared = SharedScores(default_scorer().topic_ids, slots=1)  # one slot for every text
+    first, later = _texts(2)
+    scorer = CountingScorer()
+    scorer.score_mentions(_mentions([first, later]), shared)
+    assert shared.get((first, None)) is None
+    assert shared.get((later, None)) is not None
+    other = CountingScorer()  # another worker: takes the later one, scores the first again
+    scored = other.score_mentions(_mentions([later, first]), shared)
+    assert other.evaluations.value == 1
+    assert _scores(scored) == _expected([(later, None), (first, None)])
     shared.close()
+
+
+def test_a_table_is_a_power_of_two_and_too_many_topics_turn_sharing_off() -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        SharedScores(default_scorer().topic_ids, slots=1000)
+    many = SharedScores(tuple(f"topic{i}" for i in range(65)))
+    many.add(("text", None), (0.5, "positive", ("topic64",)))
+    assert many.get(("text", None)) is None
+    many.close()
 
 
 @needs_fork
 def test_an_import_with_workers_evaluates_each_distinct_text_once(tmp_path: Path) -> None:
-    """Repeats further on than the chunks in flight are scored by nobody again."""
     workers = 2
-    # When the importer hands out a chunk, it has received every chunk more than
-    # IN_FLIGHT * workers before it, and their workers have told the others what they
-    # scored: a repeat that far on must find its score, whichever worker meets it.
-    first = _texts(2 * pipeline.CHUNK)
-    between = _texts((pipeline.IN_FLIGHT * workers + 1) * pipeline.CHUNK)
-    texts = first + between + first[::-1]
+    # Texts of which none takes over another's slot: each repeat, whichever worker meets
+    # it, must find its score, made by a chunk long finished.
+    texts = _apart(_texts(6000))
+    first, between = texts[: 2 * pipeline.CHUNK], texts[2 * pipeline.CHUNK :]
+    # A chunk is handed out once every chunk more than IN_FLIGHT * workers before it is done.
+    assert len(between) >= (pipeline.IN_FLIGHT * workers + 1) * pipeline.CHUNK
+    rows = first + between + first[::-1]
     path = tmp_path / "forum.jsonl"
     with path.open("w", encoding="utf-8") as file:
-        for i, text in enumerate(texts):
+        for i, text in enumerate(rows):
             published = (START + timedelta(minutes=i)).isoformat()
             row = {"external_id": f"p{i}", "text": text, "published_at": published}
             file.write(json.dumps(row) + "\n")
@@ -184,8 +186,8 @@ def test_an_import_with_workers_evaluates_each_distinct_text_once(tmp_path: Path
     scorer = CountingScorer()
     files = [FileToImport(path, "jsonl", "forum")]
     [report] = import_files(store, NORTHWIND, files, scorer=scorer, workers=workers)
-    assert report.new == len(texts) and report.failed == 0
-    assert scorer.evaluations.value == len(first) + len(between)
+    assert report.new == len(rows) and report.failed == 0
+    assert scorer.evaluations.value == len(texts)
 
     alone = Store(f"sqlite:///{tmp_path / 'alone.db'}")
     import_files(alone, NORTHWIND, files, scorer=Scorer(default_scorer().lexicon), workers=1)
@@ -194,17 +196,3 @@ def test_an_import_with_workers_evaluates_each_distinct_text_once(tmp_path: Path
         assert mine.execute(sa.text(query)).all() == theirs.execute(sa.text(query)).all()
     store.close()
     alone.close()
-
-
-def test_an_exchange_that_does_not_share_changes_no_score() -> None:
-    """More workers than rings (a replaced worker): the extra one scores alone."""
-    shared = SharedScores(1)
-    scorer = Scorer(default_scorer().lexicon)
-    only, extra = shared.join(scorer.topic_ids), shared.join(scorer.topic_ids)
-    assert only.sharing and not extra.sharing
-    assert isinstance(extra, ScoreExchange)
-    mentions = _mentions(_texts(10))
-    scorer.score_mentions(mentions, extra)
-    extra.trade()
-    assert extra.get((mentions[0].text, None)) is None
-    shared.close()
