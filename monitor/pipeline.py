@@ -33,7 +33,6 @@ from monitor.config import ConfigError, Settings, redact_secrets
 from monitor.matching import BrandMatcher
 from monitor.models import REMEMBERED_TEXT_CHARS, Alert, CollectionRun, Mention, utcnow
 from monitor.scoring import Scorer, default_scorer
-from monitor.shared_scores import SharedScores
 from monitor.store import PreparedRow, Store, UpsertResult
 
 log = logging.getLogger(__name__)
@@ -285,7 +284,6 @@ class _ChunkMaker:
         """`readers` holds, for each file, how to parse an item (None: items are records
         already) and how to convert a record."""
         self.store, self.readers, self.scorer = store, readers, scorer
-        self.shared_scores: SharedScores | None = None  # in workers: what all of them scored
         # Reposts and cross-posts repeat recent texts: each short one is matched once.
         self._matches = None if matcher is None else lru_cache(1 << 14)(matcher.matches)
 
@@ -317,7 +315,7 @@ class _ChunkMaker:
                 chunk.skipped += 1
                 continue
             kept.append(mention)
-        chunk.rows = self.store.prepare(self.scorer.score_mentions(kept, self.shared_scores))
+        chunk.rows = self.store.prepare(self.scorer.score_mentions(kept))
         chunk.chars = sum(len(m.title) + len(m.text) for m in kept)
         return chunk
 
@@ -326,10 +324,9 @@ _worker_maker: _ChunkMaker | None = None  # each worker process's own, set as it
 _worker_folder: Path | None = None  # where a worker leaves the chunks it makes
 
 
-def _start_worker(maker: _ChunkMaker, importer: int, folder: Path, shared: SharedScores) -> None:
+def _start_worker(maker: _ChunkMaker, importer: int, folder: Path) -> None:
     global _worker_maker, _worker_folder
     _worker_maker, _worker_folder = maker, folder
-    maker.shared_scores = shared
     _die_with(importer)
     # The writing process is the pipeline's narrowest step: when CPUs are short, it goes first.
     os.nice(WORKER_NICENESS)
@@ -494,28 +491,19 @@ def _made_chunks(
             yield job if isinstance(job, _FileEnd) else maker(job)
         return
     maker.store.prepare([])  # compile the write statement once, before the workers fork
-    shared = SharedScores(maker.scorer.topic_ids)
-    try:
-        with _chunk_folder() as folder:
-            yield from _made_by_workers(maker, jobs, workers, folder, shared)
-    finally:
-        shared.close()
+    with _chunk_folder() as folder:
+        yield from _made_by_workers(maker, jobs, workers, folder)
 
 
 def _made_by_workers(
-    maker: _ChunkMaker,
-    jobs: Iterable[_Job | _FileEnd],
-    workers: int,
-    folder: Path,
-    shared: SharedScores,
+    maker: _ChunkMaker, jobs: Iterable[_Job | _FileEnd], workers: int, folder: Path
 ) -> Iterator[_Chunk | _FileEnd]:
-    """_made_chunks with `workers` processes, which leave the chunks they make in `folder`
-    and share the scores they evaluate in `shared`."""
+    """_made_chunks with `workers` processes, which leave the chunks they make in `folder`."""
     pool = ProcessPoolExecutor(
         workers,
         mp_context=mp.get_context("fork"),
         initializer=_start_worker,
-        initargs=(maker, os.getpid(), folder, shared),
+        initargs=(maker, os.getpid(), folder),
     )
     pending: deque[Future[Path | _FileEnd]] = deque()
 

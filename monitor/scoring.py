@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Protocol
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -34,21 +33,6 @@ NEUTRAL_TOKEN = "xincidentx"  # noqa: S105 (a word, not a password)
 # import of long texts, does not grow with every text it scores.
 MEMO_SIZE = 100_000
 MEMO_CHARS = 30_000_000
-
-
-# What a scorer is asked (a text and its star rating) and what it answers.
-ScoreKey = tuple[str, float | None]
-Evaluation = tuple[float, Label, tuple[str, ...]]
-
-
-class ScoresElsewhere(Protocol):
-    """Evaluations made by other scorers with the same lexicon (another import worker's)."""
-
-    def get(self, key: ScoreKey) -> Evaluation | None:
-        """Return the evaluation of `key` made elsewhere, if there is one."""
-
-    def add(self, key: ScoreKey, evaluation: Evaluation) -> None:
-        """Offer an evaluation made here to the others."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +190,7 @@ class Scorer:
         self._valence = Vader(self._vader)  # VADER's own rules and answers, several times faster
         self._quick = _QuickLexicon.of(self.lexicon)
         self._topic_ids = tuple(t.id for t in self.lexicon.topics)
-        self._memo: dict[ScoreKey, Evaluation] = {}
+        self._memo: dict[tuple[str, float | None], tuple[float, Label, tuple[str, ...]]] = {}
         self._memo_chars = 0  # the length of the texts in _memo, together
 
     def forget(self) -> None:
@@ -253,7 +237,7 @@ class Scorer:
         """Return compound, label and topics of `text`; a low star rating makes it negative."""
         return Score(*self._evaluate(text, rating))
 
-    def _evaluate(self, text: str, rating: float | None) -> Evaluation:
+    def _evaluate(self, text: str, rating: float | None) -> tuple[float, Label, tuple[str, ...]]:
         found = self._quick.words.found(text)
         compound = round(self._compound(text, found), 4)
         label = label_for(compound)
@@ -261,20 +245,12 @@ class Scorer:
             label = "negative"
         return compound, label, self._topics(found)
 
-    @property
-    def topic_ids(self) -> tuple[str, ...]:
-        """Return the ids of the lexicon's topics, in the order `topics` gives them."""
-        return self._topic_ids
-
-    def score_mentions(
-        self, mentions: Iterable[Mention], elsewhere: ScoresElsewhere | None = None
-    ) -> list[Mention]:
+    def score_mentions(self, mentions: Iterable[Mention]) -> list[Mention]:
         """Score mentions in place and return them; each distinct text is scored once.
 
         Scores are remembered across calls (up to MEMO_SIZE texts of MEMO_CHARS characters
         together), so a repost or a story cross-posted to several sources costs one scoring
-        however far apart they arrive. A text this scorer has not seen is looked up
-        `elsewhere` before it is scored, and what is scored here is offered there.
+        however far apart they arrive.
         """
         memo = self._memo
         scored = []
@@ -286,13 +262,7 @@ class Scorer:
                 if len(memo) >= MEMO_SIZE or self._memo_chars > MEMO_CHARS:
                     memo.clear()  # cheaper than LRU bookkeeping; repeats cluster in time
                     self._memo_chars = len(key[0])
-                if elsewhere is None:
-                    result = memo[key] = self._evaluate(*key)
-                elif (result := elsewhere.get(key)) is not None:
-                    memo[key] = result
-                else:
-                    result = memo[key] = self._evaluate(*key)
-                    elsewhere.add(key, result)
+                result = memo[key] = self._evaluate(*key)
             mention.compound, mention.label, mention.topics = result
             scored.append(mention)
         return scored
