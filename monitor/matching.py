@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.config import BrandConfig
 from monitor.quickcheck import QuickPattern
@@ -46,6 +46,8 @@ class BrandMatcher:
     """Decides whether texts mention one brand."""
 
     brand: BrandConfig
+    _terms: tuple[QuickPattern, ...] = field(init=False, repr=False, compare=False)
+    _excludes: tuple[QuickPattern, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # A name of several words is written as one hashtag on social media: #NorthwindBank.
@@ -61,13 +63,13 @@ class BrandMatcher:
     def matches(self, text: str) -> bool:
         """Return True when `text` names the brand outside every exclusion."""
         folded, lowered = self._outside_exclusions(text)
-        return any(quick.search(folded, lowered) for quick in self._terms)  # type: ignore[attr-defined]
+        return any(quick.search(folded, lowered) for quick in self._terms)
 
     def matched_terms(self, text: str) -> list[str]:
         """Return the brand terms found in `text` after blanking out exclusions."""
         folded, lowered = self._outside_exclusions(text)
         found = []
-        for quick in self._terms:  # type: ignore[attr-defined]
+        for quick in self._terms:
             hit = quick.search(folded, lowered)
             if hit:
                 found.append(hit.group(0))
@@ -77,7 +79,7 @@ class BrandMatcher:
         """Return `text` folded, with every exclusion blanked out, and its lower case."""
         folded = _fold(text)
         lowered = folded.lower()
-        for quick in self._excludes:  # type: ignore[attr-defined]
+        for quick in self._excludes:
             if quick.may_match(folded, lowered):
                 folded = quick.pattern.sub(lambda m: " " * len(m.group(0)), folded)
                 lowered = folded.lower()

@@ -12,8 +12,10 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from importlib import resources
 from importlib.metadata import version as package_version
-from pathlib import Path
+from importlib.resources.abc import Traversable
+from typing import NamedTuple
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -21,7 +23,8 @@ from monitor.models import Label, Mention
 from monitor.quickcheck import QuickPattern, WordStartIndex
 from monitor.vader import Vader
 
-LEXICON_PATH = Path(__file__).parent / "lexicon" / "breach.toml"
+# Found through the package: a module mypyc compiled gets __file__ wrong.
+LEXICON_PATH = resources.files("monitor") / "lexicon" / "breach.toml"
 POSITIVE_AT = 0.05
 NEGATIVE_AT = -0.05
 # A 1- or 2-star review is a complaint whatever words it uses ("app ok i guess. 1 star").
@@ -69,8 +72,7 @@ class Lexicon:
         return "x" + re.sub(r"[^a-z]", "", phrase.lower()) + "x"
 
 
-@dataclass(frozen=True, slots=True)
-class Score:
+class Score(NamedTuple):
     """A text's sentiment and topics."""
 
     compound: float
@@ -78,7 +80,7 @@ class Score:
     topics: tuple[str, ...]
 
 
-def load_lexicon(path: Path = LEXICON_PATH) -> Lexicon:
+def load_lexicon(path: Traversable = LEXICON_PATH) -> Lexicon:
     """Read and compile a lexicon file."""
     with path.open("rb") as handle:
         raw = tomllib.load(handle)
@@ -192,6 +194,7 @@ class Scorer:
         self._topic_ids = tuple(t.id for t in self.lexicon.topics)
         self._memo: dict[tuple[str, float | None], tuple[float, Label, tuple[str, ...]]] = {}
         self._memo_chars = 0  # the length of the texts in _memo, together
+        self.evaluations = 0  # texts scored, not answered from memory: the cost worth saving
 
     def forget(self) -> None:
         """Forget the scores remembered so far (the next texts are scored afresh)."""
@@ -263,6 +266,7 @@ class Scorer:
                     memo.clear()  # cheaper than LRU bookkeeping; repeats cluster in time
                     self._memo_chars = len(key[0])
                 result = memo[key] = self._evaluate(*key)
+                self.evaluations += 1
             mention.compound, mention.label, mention.topics = result
             scored.append(mention)
         return scored

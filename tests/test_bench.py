@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor import pipeline
+from monitor import compiled, pipeline
 from monitor.bench import browser, corpus, growth
 from monitor.bench import run as bench_run
 from monitor.bench.passes import STEPS, run_passes
@@ -52,6 +52,9 @@ def _check(figures: dict) -> None:
     assert set(figures["targets"]) == set(TARGETS)
     assert figures["overview_peak_mb"] > 0 and figures["alert_rules"] >= 1
     assert "Overview rerun, warm" in render(figures)
+    # Figures say whether the hot modules ran compiled: they are not comparable otherwise.
+    assert (figures["compiled"], figures["compiled_why"]) == (compiled.STATE, compiled.REASON)
+    assert f"hot modules: {compiled.STATE}" in render(figures)
     row = growth.table([figures]).splitlines()[-1]
     assert row.startswith(f"| {figures['database']} | 1,500 |")
 

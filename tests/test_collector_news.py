@@ -10,6 +10,7 @@ The Bing feed is written in the shape of Bing News search RSS (apiclick.aspx lin
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -264,7 +265,11 @@ DANGER = re.compile(r"javascript:|vbscript:|data:|on[a-z]+\s*=|<script|alert\(",
 
 def assert_clean(row: dict[str, Any] | Mention) -> None:
     """No markup, event handler or script link in anything stored for a mention."""
-    values = row if isinstance(row, dict) else {f: getattr(row, f) for f in Mention.__slots__}
+    values = (
+        row
+        if isinstance(row, dict)
+        else {f.name: getattr(row, f.name) for f in dataclasses.fields(Mention)}
+    )
     texts = [values[k] for k in ("title", "text", "author", "external_id")]
     texts.append(json.dumps(values["extra"], ensure_ascii=False))
     for text in texts:

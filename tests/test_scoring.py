@@ -84,13 +84,12 @@ def test_topics(scorer: Scorer, text: str, topics: set[str]) -> None:
 
 
 def test_each_distinct_text_is_scored_once_and_all_mentions_get_it(scorer: Scorer) -> None:
-    calls = []
     counting = Scorer(scorer.lexicon)
-    original = counting._valence.compound  # VADER's evaluation, the cost worth saving
-    counting._valence.compound = lambda text: calls.append(text) or original(text)  # type: ignore[method-assign]
     mentions = [make_mention(text="data breach again", compound=None) for _ in range(5)]
     counting.score_mentions(mentions)
-    assert len(calls) == 1
+    assert counting.evaluations == 1
+    counting.score_mentions([make_mention(text="another breach", compound=None)])
+    assert counting.evaluations == 2
     assert {m.label for m in mentions} == {"negative"}
 
 

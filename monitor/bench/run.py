@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from monitor import overview, pipeline
+from monitor import compiled, overview, pipeline
 from monitor.analysis import Window, baseline_window, kpis
 from monitor.bench import corpus
 from monitor.config import BrandConfig, Settings
@@ -442,6 +442,9 @@ def run(
             "database": _backend(database_url or "sqlite://"),
             "python": sys.version.split()[0],
             "cpus": os.cpu_count(),
+            # Whether parsing, matching and scoring ran as mypyc built them (see setup.py).
+            "compiled": compiled.STATE,
+            "compiled_why": compiled.REASON,
         }
         sample = min(mentions, INGEST_SAMPLE)
         say(f"ingest: {sample:,} unique texts, against plain VADER ({ROUNDS} rounds)")
@@ -531,6 +534,7 @@ def render(figures: dict[str, Any]) -> str:
     lines = [
         f"repmon bench: {figures['mentions']:,} mentions on {figures['database']} "
         f"(Python {figures['python']}, {figures['cpus']} CPUs)",
+        f"hot modules: {figures['compiled']} ({figures['compiled_why']})",
         "",
         f"{'measure':<56}{'value':>12}  target",
     ]

@@ -21,10 +21,9 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import pandas as pd
@@ -50,8 +49,7 @@ class ImportFileError(Exception):
     """The file as a whole cannot be read; the message names it and says what to do."""
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One raw record of the input and where it was (1-based line or row number)."""
 
     line: int
