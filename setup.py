@@ -26,6 +26,8 @@ COMPILED = (
     "monitor/collectors/importers.py",
 )
 SOURCES_RECORD = Path("monitor/compiled-sources.json")  # read by monitor/compiled.py
+# The setuptools commands that build extensions (pip's wheel, editable and legacy installs).
+BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install"}
 
 
 def remove_earlier_builds() -> None:
@@ -37,13 +39,16 @@ def remove_earlier_builds() -> None:
 
 
 def compiled_extensions() -> list[Extension]:
+    if not BUILDS & set(sys.argv[1:]):
+        return []  # pip runs this file for the metadata too; mypyc takes a while
+    remove_earlier_builds()
     if os.environ.get("REPMON_PURE_PYTHON"):
         return []
     try:
         from mypyc.build import mypycify
     except ImportError:
+        print("repmon: mypyc is not installed; the modules run as Python", file=sys.stderr)
         return []
-    remove_earlier_builds()
     try:
         extensions = mypycify(
             # The build's environment has none of the runtime dependencies or their stubs.

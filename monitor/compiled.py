@@ -79,7 +79,7 @@ def choose(package_dir: Path = PACKAGE_DIR) -> tuple[State, str]:
     state and why. Installs a SourceFinder unless the compiled builds are current."""
     sources = compiled_sources(package_dir)
     if not sources:
-        return "not built", "no compiled modules are installed (no C compiler at install?)"
+        return "not built", "none installed (no C compiler at install, or REPMON_PURE_PYTHON=1)"
     if os.environ.get(PURE_PYTHON_ENV):
         why = f"{PURE_PYTHON_ENV} is set"
     elif not any(package_dir.glob(SHARED_LIBRARY + ".*")):
