@@ -90,9 +90,10 @@ def choose(package_dir: Path = PACKAGE_DIR) -> tuple[State, str]:
             return "compiled", f"{len(sources)} modules compiled with mypyc"
         why = f"changed since compiled: {', '.join(changed)}"
         log.warning(
-            "%s; running these modules from their Python sources, which is slower. "
-            "Run `pip install -e .` again to compile them afresh.",
+            "%s; running all %d compiled modules from their Python sources, which is "
+            "slower. Run `pip install -e .` again to compile them afresh.",
             why,
+            len(sources),
         )
     sys.meta_path.insert(0, SourceFinder(sources))
     return "source", why

@@ -194,7 +194,7 @@ class Scorer:
         self._topic_ids = tuple(t.id for t in self.lexicon.topics)
         self._memo: dict[tuple[str, float | None], tuple[float, Label, tuple[str, ...]]] = {}
         self._memo_chars = 0  # the length of the texts in _memo, together
-        self.evaluations = 0  # texts scored, not answered from memory: the cost worth saving
+        self.evaluations = 0  # texts score_mentions evaluated, not answered from memory
 
     def forget(self) -> None:
         """Forget the scores remembered so far (the next texts are scored afresh)."""

@@ -69,7 +69,6 @@ ANSWERS = """
 import json, sys
 from pathlib import Path
 from monitor import compiled
-from monitor.bench import corpus
 from monitor.collectors import importers
 from monitor.matching import BrandMatcher
 from monitor.config import BrandConfig
