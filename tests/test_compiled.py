@@ -4,6 +4,7 @@ and never a stale build after their source changes."""
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import pickle
@@ -145,8 +146,6 @@ def test_compiled_sources_and_what_changed(tmp_path: Path) -> None:
     sources = compiled.compiled_sources(package)
     assert sources == {"pkg.a": package / "a.py", "pkg.sub.b": package / "sub" / "b.py"}
 
-    import hashlib
-
     digest = {n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in sources.items()}
     assert compiled.changed_since_compiled(sources, digest) == []
     assert compiled.changed_since_compiled(sources, {"pkg.a": digest["pkg.a"]}) == ["pkg.sub.b"]
@@ -154,7 +153,10 @@ def test_compiled_sources_and_what_changed(tmp_path: Path) -> None:
     assert compiled.changed_since_compiled(sources, digest) == ["pkg.a"]
 
 
-def test_without_the_shared_library_the_modules_run_from_source(tmp_path: Path) -> None:
+def test_without_the_shared_library_the_modules_run_from_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(compiled.PURE_PYTHON_ENV, raising=False)
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "a.py").write_text("NAME = 'a'\n")
