@@ -35,12 +35,12 @@ log = logging.getLogger(__name__)
 def compiled_sources(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
     """Return {module name: source file} for every module with a compiled build beside it."""
     found: dict[str, Path] = {}
-    for suffix in EXTENSION_SUFFIXES:
-        for built in package_dir.rglob("*" + suffix):
-            source = built.with_name(built.name.removesuffix(suffix) + ".py")
-            if source.is_file():
-                parts = source.relative_to(package_dir).with_suffix("").parts
-                found[".".join((package_dir.name, *parts))] = source
+    for built in package_dir.rglob("*"):  # one walk: this runs at every start
+        suffix = next((s for s in EXTENSION_SUFFIXES if built.name.endswith(s)), None)
+        source = built.with_name(built.name.removesuffix(suffix) + ".py") if suffix else None
+        if source is not None and source.is_file():
+            parts = source.relative_to(package_dir).with_suffix("").parts
+            found[".".join((package_dir.name, *parts))] = source
     return found
 
 
